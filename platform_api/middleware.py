@@ -32,6 +32,8 @@ class RequestIdMiddleware:
         started = time.perf_counter()
         response = self.get_response(request)
         response["X-Request-ID"] = request.request_id
+        for header, value in getattr(request, "ratelimit_headers", {}).items():
+            response[header] = value
         logger.info(
             "request",
             extra={

@@ -5,6 +5,7 @@ servers come from DATABASE_URL/REDIS_URL or the embedded ones, as everywhere els
 """
 
 import os
+import uuid
 
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key-" + "x7Qp" * 12)
 os.environ.setdefault("PSEUDONYM_KEY", "test-only-pseudonym-master-key-" + "k3Yz" * 8)
@@ -12,3 +13,5 @@ os.environ.setdefault("EMAIL_URL", "locmem://")
 os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
 # The test client speaks plain HTTP.
 os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "false")
+# A private Celery queue per test run: a demo worker on the same Redis never takes our tasks.
+os.environ.setdefault("CELERY_DEFAULT_QUEUE", f"test-{uuid.uuid4().hex[:12]}")
