@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: install demo test lint format stop wipe browser-deps
+.PHONY: install demo test lint format bench stop wipe browser-deps
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,8 +28,24 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-test: install lint
+test: install lint browser-deps
 	$(PY) -m platform_api.embedded run -- $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# Performance against baselines measured in the same run; figures go to benchmarks/RESULTS.md.
+bench: install
+	$(PY) -m platform_api.embedded run -- $(PY) -m benchmarks
+
+# The browser test drives Debian's Chromium; install it when missing and we may (root, apt).
+# Never fails the build: without Chromium that one test is skipped and says why.
+browser-deps:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "browser-deps: installing Debian's chromium"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	    || echo "browser-deps: could not install chromium; the browser test will be skipped"; \
+	else \
+	  echo "browser-deps: /usr/bin/chromium is absent and apt-get as root is unavailable; the browser test will be skipped"; \
+	fi
 
 stop:
 	$(PY) -m platform_api.embedded stop

@@ -1,1 +1,7 @@
-urlpatterns: list = []
+from django.urls import path
+
+from moderation_data.views import EnforcementSummaryView
+
+urlpatterns = [
+    path("public/enforcement-summary", EnforcementSummaryView.as_view(), name="public-enforcement-summary"),
+]

@@ -3,6 +3,7 @@
 import os
 
 from celery import Celery
+from celery.schedules import crontab
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "platform_api.settings")
 
@@ -26,6 +27,13 @@ app.conf.update(
     timezone="UTC",
     enable_utc=True,
     # Periodic tasks are added by the apps (grant expiry, export clean-up, ...).
-    beat_schedule={},
+    beat_schedule={
+        # Grants past their end date are also refused at request time; this makes it official.
+        "expire-grants-daily": {"task": "researchers.expire_grants", "schedule": crontab(hour=0, minute=5)},
+        # Export files past their expiry date are deleted; exports whose worker died are resumed.
+        "expire-exports-hourly": {"task": "moderation_data.expire_exports", "schedule": crontab(minute=17)},
+        "requeue-stuck-exports": {"task": "moderation_data.requeue_stuck_exports", "schedule": 60.0},
+    },
 )
 app.autodiscover_tasks()
+app.autodiscover_tasks(["moderation_data"], related_name="export_tasks")

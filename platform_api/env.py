@@ -125,10 +125,10 @@ def parse_database_url(url: str, *, name: str = "DATABASE_URL") -> dict:
 def parse_email_url(url: str | None, *, name: str = "EMAIL_URL") -> dict:
     """console:// (default), smtp://user:pass@host:port, smtp+tls://..., smtp+ssl://..."""
     if url is None:
-        return {"EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend"}
+        return {"EMAIL_BACKEND": "platform_api.mail.StderrConsoleBackend"}
     parts = urlsplit(url)
     if parts.scheme in {"console", ""}:
-        return {"EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend"}
+        return {"EMAIL_BACKEND": "platform_api.mail.StderrConsoleBackend"}
     if parts.scheme == "locmem":
         return {"EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend"}
     if parts.scheme not in {"smtp", "smtp+tls", "smtp+ssl", "smtps"}:

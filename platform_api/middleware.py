@@ -31,6 +31,12 @@ class RequestIdMiddleware:
         request.request_id = incoming if _SANE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
         started = time.perf_counter()
         response = self.get_response(request)
+        charged = getattr(request, "ratelimit_charged", None)
+        if charged and response.status_code >= 500:
+            # A request that failed on our side never counts against any limit.
+            from platform_api.ratelimit import refund
+
+            refund(charged)
         response["X-Request-ID"] = request.request_id
         for header, value in getattr(request, "ratelimit_headers", {}).items():
             response[header] = value

@@ -15,3 +15,5 @@ os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
 os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "false")
 # A private Celery queue per test run: a demo worker on the same Redis never takes our tasks.
 os.environ.setdefault("CELERY_DEFAULT_QUEUE", f"test-{uuid.uuid4().hex[:12]}")
+# pytest-django's flush between transactional tests TRUNCATEs append-only tables.
+os.environ.setdefault("DATABASE_ALLOW_TRUNCATE", "true")

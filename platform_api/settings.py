@@ -44,6 +44,9 @@ DATABASES = {"default": parse_database_url(_database_url)}
 DATABASES["default"].setdefault("OPTIONS", {})
 DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 5, min_value=1))
 DATABASES["default"]["TEST"] = {"NAME": env_str("DATABASE_TEST_NAME")}
+if env_bool("DATABASE_ALLOW_TRUNCATE", False):
+    # Only the test suite sets this: its flush between tests TRUNCATEs the append-only tables.
+    DATABASES["default"]["OPTIONS"]["options"] = "-c platform.allow_truncate=on"
 
 _redis_url = env_str("REDIS_URL")
 if _redis_url is None:
@@ -132,12 +135,25 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = env_bool("WHITENOISE_USE_FINDERS", True)
 
 EXPORT_STORAGE_DIR = Path(env_str("EXPORT_STORAGE_DIR", str(BASE_DIR / ".local" / "exports")))
+# Export files go through this storage alias (swap the backend for django-storages in production).
+STORAGES["exports"] = {
+    "BACKEND": "django.core.files.storage.FileSystemStorage",
+    "OPTIONS": {"location": str(EXPORT_STORAGE_DIR), "file_permissions_mode": 0o600},
+}
+EXPORT_EXPIRY_DAYS = env_int("EXPORT_EXPIRY_DAYS", 7, min_value=1)
+# Matching rows per chunk: larger exports are split into chunks that workers write in parallel.
+EXPORT_CHUNK_ROWS = env_int("EXPORT_CHUNK_ROWS", 250_000, min_value=1)
+EXPORT_MAX_CHUNKS = env_int("EXPORT_MAX_CHUNKS", 64, min_value=1)
+# A running export (or chunk) whose worker has not reported for this long is re-queued by beat.
+EXPORT_STALE_SECONDS = env_int("EXPORT_STALE_SECONDS", 300, min_value=5)
 PSEUDONYM_KEY = env_secret(
     "PSEUDONYM_KEY",
     required=not DEBUG,
     fallback="development-only-pseudonym-master-key-0123456789abcdef",
     min_length=32,
 )
+# Bumped when PSEUDONYM_KEY is rotated: recorded on each release and in export manifests.
+PSEUDONYM_KEY_VERSION = env_int("PSEUDONYM_KEY_VERSION", 1, min_value=1, max_value=32767)
 
 # --------------------------------------------------------------------------- security
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)
@@ -168,28 +184,24 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["platform_api.renderers.FastJSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_AUTHENTICATION_CLASSES": [],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    # Research clients authenticate with bearer tokens; public views opt out with AllowAny.
+    "DEFAULT_AUTHENTICATION_CLASSES": ["researchers.authentication.GrantTokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["researchers.permissions.HasActiveGrant"],
+    # Every request of a research client counts against its grant's limits (public views opt out).
+    "DEFAULT_THROTTLE_CLASSES": ["platform_api.throttling.GrantRateThrottle"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "platform_api.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
     # Proxies in front of the app (X-Forwarded-For hops to trust) for per-IP limits.
     "NUM_PROXIES": env_int("NUM_PROXIES", 0, min_value=0),
 }
+# A data query running longer than this is cancelled and answered 503 `unavailable`.
+QUERY_STATEMENT_TIMEOUT_MS = env_int("QUERY_STATEMENT_TIMEOUT_MS", 15_000, min_value=100)
 # Anonymous limits for the public endpoints, per client IP.
 PUBLIC_RATE_LIMIT_PER_MINUTE = env_int("PUBLIC_RATE_LIMIT_PER_MINUTE", 60, min_value=1)
 PUBLIC_RATE_LIMIT_PER_DAY = env_int("PUBLIC_RATE_LIMIT_PER_DAY", 5000, min_value=1)
-OAUTH2_PROVIDER = {
-    "ALLOWED_REDIRECT_URI_SCHEMES": ["https"],
-    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
-    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
-    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
-    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
-    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
-    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
-    "COMPLIANT_BCP_RFC9700_REFRESH_TOKEN": True,
-    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_SCHEME": True,
-}
+from moderation_data.query_schema import QUERY_COMPONENTS  # noqa: E402 - plain data
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "Researcher data-access API",
     "DESCRIPTION": (
@@ -199,7 +211,44 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "APPEND_COMPONENTS": {"schemas": QUERY_COMPONENTS},
+    # Several components have a `status`; name the enums so none gets a hash-suffixed name.
+    "ENUM_NAME_OVERRIDES": {"HealthStatusEnum": ["ok", "unavailable"]},
 }
+
+# --------------------------------------------------------------------------- OAuth (research clients)
+OAUTH2_PROVIDER = {
+    "ACCESS_TOKEN_EXPIRE_SECONDS": env_int("OAUTH_ACCESS_TOKEN_EXPIRE_SECONDS", 3600, min_value=60),
+    "SCOPES_BACKEND_CLASS": "researchers.oauth.GrantScopes",
+    "OAUTH2_VALIDATOR_CLASS": "researchers.oauth.GrantOAuth2Validator",
+    "SCOPES": {"exports": "Create and download bulk exports"},
+    "DEFAULT_SCOPES": [],
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https"],
+    # RFC 9700: tokens stored only as SHA-256 checksums, never in URLs, no legacy grants.
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "COMPLIANT_BCP_RFC9700_REFRESH_TOKEN": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_SCHEME": True,
+    # Client credentials issue no refresh tokens; these keep `check --deploy` strict anyway.
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "REFRESH_TOKEN_GRACE_PERIOD_SECONDS": 0,
+}
+# Named explicitly so migrations can depend on the (swappable) OAuth client model.
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
+OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "oauth2_provider.AccessToken"  # noqa: S105 - a model name
+# Failed client authentications at /oauth/token/ before a client id or an IP must wait.
+OAUTH_TOKEN_BRUTE_FORCE = {
+    "WINDOW_SECONDS": env_int("OAUTH_BRUTE_FORCE_WINDOW_SECONDS", 300, min_value=1),
+    "FAILURES_PER_CLIENT": env_int("OAUTH_BRUTE_FORCE_FAILURES_PER_CLIENT", 10, min_value=1),
+    "FAILURES_PER_IP": env_int("OAUTH_BRUTE_FORCE_FAILURES_PER_IP", 50, min_value=1),
+}
+LOGIN_URL = "portal:login"
+LOGIN_REDIRECT_URL = "portal:home"
+LOGOUT_REDIRECT_URL = "portal:login"
 
 # --------------------------------------------------------------------------- Celery
 CELERY_BROKER_URL = celery_broker_url(REDIS_URL)

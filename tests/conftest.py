@@ -18,6 +18,8 @@ from django.db import connection
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
+pytest_plugins = ["tests.api_fixtures"]
+
 
 def database_url_of(settings_dict: dict) -> str:
     """A DATABASE_URL for the database pytest-django is using (the test database)."""
@@ -105,3 +107,9 @@ def celery_worker_process(request) -> Iterator[WorkerProcess]:
     worker = WorkerProcess(queue=settings.CELERY_TASK_DEFAULT_QUEUE).start()
     yield worker
     worker.stop()
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """PBKDF2 with a million rounds is right for production and needlessly slow for tests."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

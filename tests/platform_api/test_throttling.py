@@ -7,7 +7,8 @@ from rest_framework.decorators import api_view, permission_classes, throttle_cla
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
-from platform_api.throttling import PublicAnonThrottle, Window, admit
+from platform_api.ratelimit import Window, admit
+from platform_api.throttling import PublicAnonThrottle
 
 pytestmark = pytest.mark.embedded
 

@@ -12,7 +12,12 @@ from django.utils.module_loading import import_string
 
 # Each step is called as step(rows=..., seed=..., stdout=...) and returns a dict merged
 # into the output; apps add their own (the researcher grant, the demo data release).
-SEED_STEPS: list[str] = []
+SEED_STEPS: list[str] = [
+    # First: the demo raw data and a published release of it (the grant below covers its datasets).
+    "moderation_data.seed.seed_demo_data",
+    # Last: it grants the demo researcher every dataset the steps before it created.
+    "researchers.seed.seed_demo_access",
+]
 
 ADMIN_USERNAME = "admin"
 

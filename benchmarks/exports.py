@@ -1,0 +1,240 @@
+"""Export throughput vs the COPY ceiling, worker memory, and scaling with workers, in one run (`make bench`).
+
+1. A 1,000,000-row release (BENCH_ROWS), built once in the benchmark database.
+2. Through the API (gunicorn) and a real Celery worker: CSV, JSONL and Parquet exports of every row,
+   timed from the POST to ``ready`` → rows/s.
+3. Ceiling: ``COPY (SELECT ...) TO STDOUT`` of the same rows and columns (pseudonyms included) with
+   psycopg, written to /dev/null → rows/s.
+4. Worker memory: RSS sampled from /proc every 50 ms over the worker's process tree during each
+   export; the peak of the largest process (a pool child doing the export) and of the whole tree.
+5. The CSV export with 1 worker process vs 2 (alternating, twice each, the best of each kept).
+Targets: CSV >= 50% of the ceiling; Parquet >= 30%; peak RSS of a worker process < 300 MB;
+2 worker processes faster than 1.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+from benchmarks.common import (
+    BASE_DIR,
+    BIN,
+    PY,
+    bench_database_url,
+    bench_env,
+    ensure_release,
+    free_port,
+    grant_client,
+    machine,
+    process,
+    wait_http,
+    write_results,
+)
+
+WORK = BASE_DIR / ".local" / "bench"
+RSS_TARGET_MB = 300
+
+CEILING_SCRIPT = """
+import json, os, time, django
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "platform_api.settings")
+django.setup()
+from django.db import connection
+from moderation_data import export_writers, records
+from moderation_data.models import Dataset
+from moderation_data.selectors import get_release
+from researchers.models import AccessGrant
+release = get_release(Dataset.objects.get(slug="moderation-decisions"), "latest")
+query = records.build_query(release, body_query=None)
+grant = AccessGrant.objects.get(oauth_client__client_id=os.environ["BENCH_CLIENT_ID"])
+sql, params = export_writers.chunk_sql(query, project_id=grant.project_id, fmt="csv", after_row_id=0,
+                                       last_row_id=2**62)
+raw = connection.get_new_connection(connection.get_connection_params())
+rows = 0
+started = time.perf_counter()
+with open(os.devnull, "wb") as sink, raw.cursor() as cursor, cursor.copy(sql, params) as copy:
+    for data in copy:
+        sink.write(data)
+        rows += 1
+print(json.dumps({"rows": rows, "seconds": time.perf_counter() - started}))
+"""
+
+
+def tree_rss_mb(root: int) -> tuple[float, float]:
+    """(largest process RSS, sum over the process tree) in MB, from /proc."""
+    pids, sizes = [root], []
+    while pids:
+        pid = pids.pop()
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                sizes.append(int(line.split()[1]) / 1024)
+        pids += [int(child) for child in children]
+    return (max(sizes) if sizes else 0.0, sum(sizes))
+
+
+class RssSampler(threading.Thread):
+    def __init__(self, root: int):
+        super().__init__(daemon=True)
+        self.root, self.halt = root, threading.Event()
+        self.peak_process = self.peak_tree = 0.0
+
+    def run(self) -> None:
+        while not self.halt.is_set():
+            largest, total = tree_rss_mb(self.root)
+            self.peak_process, self.peak_tree = max(self.peak_process, largest), max(self.peak_tree, total)
+            time.sleep(0.05)
+
+    def stop(self) -> RssSampler:
+        self.halt.set()
+        self.join()
+        return self
+
+
+def worker_cmd(concurrency: int) -> list[str]:
+    return [PY, "-m", "celery", "-A", "platform_api", "worker", "-Q", "bench-exports", "-c", str(concurrency),
+            "-P", "prefork", "-n", f"bench-exports-{concurrency}@%h", "-l", "WARNING",
+            "--without-gossip", "--without-mingle", "--without-heartbeat"]  # fmt: skip
+
+
+def wait_worker(env: dict[str, str], name: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        out = subprocess.run(
+            [PY, "-m", "celery", "-A", "platform_api", "inspect", "ping", "-d", f"{name}@{os.uname().nodename}"],
+            env=env, cwd=BASE_DIR, capture_output=True, text=True,
+        )  # fmt: skip
+        if out.returncode == 0 and "pong" in out.stdout:
+            return
+        time.sleep(0.5)
+    raise RuntimeError(f"worker {name} did not start")
+
+
+def run_export(client: httpx.Client, base: str, fmt: str, worker_pid: int) -> dict:
+    sampler = RssSampler(worker_pid)
+    sampler.start()
+    started = time.perf_counter()
+    response = client.post(f"{base}/api/v1/exports", json={"dataset": "moderation-decisions", "format": fmt})
+    response.raise_for_status()
+    export_id = response.json()["id"]
+    while True:
+        body = client.get(f"{base}/api/v1/exports/{export_id}").json()
+        if body["status"] == "ready":
+            break
+        if body["status"] in ("failed", "cancelled", "expired"):
+            raise RuntimeError(f"export {fmt} ended {body['status']}: {body.get('error')}")
+        time.sleep(0.1)
+    seconds = time.perf_counter() - started
+    sampler.stop()
+    return {
+        "id": export_id,
+        "format": fmt,
+        "rows": body["row_count"],
+        "bytes": body["bytes"],
+        "seconds": seconds,
+        "rate": body["row_count"] / seconds,
+        "peak_process_mb": sampler.peak_process,
+        "peak_tree_mb": sampler.peak_tree,
+    }
+
+
+def main() -> int:
+    rows = int(os.environ.get("BENCH_ROWS", "1000000"))
+    env = bench_env(bench_database_url())
+    storage = WORK / "exports"
+    shutil.rmtree(storage, ignore_errors=True)
+    env.update({"EXPORT_STORAGE_DIR": str(storage), "CELERY_DEFAULT_QUEUE": "bench-exports"})
+    print(f"exports benchmark: preparing a {rows:,}-row release…", flush=True)
+    release = ensure_release(env, rows)
+    credentials = grant_client(env)
+    load_before = os.getloadavg()
+
+    print("COPY ceiling…", flush=True)
+    ceiling = json.loads(
+        subprocess.run(
+            [PY, "-c", CEILING_SCRIPT], env={**env, "BENCH_CLIENT_ID": credentials["client_id"]},
+            cwd=BASE_DIR, check=True, capture_output=True, text=True,
+        ).stdout.strip().splitlines()[-1]
+    )  # fmt: skip
+    ceiling_rate = ceiling["rows"] / ceiling["seconds"]
+
+    port = free_port()
+    gunicorn = [str(BIN / "gunicorn"), "platform_api.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "1",
+                "--access-logfile", "/dev/null", "--timeout", "120"]  # fmt: skip
+    results: list[dict] = []
+    with process(gunicorn, env):
+        base = f"http://127.0.0.1:{port}"
+        wait_http(f"{base}/healthz")
+        token = httpx.post(
+            f"{base}/oauth/token/",
+            data={"grant_type": "client_credentials"},
+            auth=(credentials["client_id"], credentials["client_secret"]),
+        ).json()["access_token"]
+        with httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=120) as client:
+            # 1 vs 2 processes alternate (twice each, best kept): the machine may be shared.
+            rounds = ((1, ["csv"]), (2, ["csv", "jsonl", "parquet"]), (1, ["csv"]), (2, ["csv"]))
+            for concurrency, formats in rounds:
+                with process(worker_cmd(concurrency), env, stdout=subprocess.DEVNULL) as worker:
+                    wait_worker(env, f"bench-exports-{concurrency}")
+                    for fmt in formats:
+                        print(f"{fmt} export with {concurrency} worker process(es)…", flush=True)
+                        result = run_export(client, base, fmt, worker.pid)
+                        results.append({**result, "workers": concurrency})
+                        # DELETE on a ready export deletes its file: no need to keep a GB of files around.
+                        client.delete(f"{base}/api/v1/exports/{result['id']}")
+    load_after = os.getloadavg()
+
+    by: dict[tuple[str, int], dict] = {}
+    for r in results:
+        key = (r["format"], r["workers"])
+        if key not in by or r["seconds"] < by[key]["seconds"]:
+            by[key] = r
+    csv2, parquet2, csv1 = by["csv", 2], by["parquet", 2], by["csv", 1]
+    peak = max(r["peak_process_mb"] for r in results)
+    checks = [
+        ("CSV >= 50% of the COPY ceiling", csv2["rate"] >= 0.5 * ceiling_rate, f"{csv2['rate'] / ceiling_rate:.0%}"),
+        ("Parquet >= 30% of the COPY ceiling", parquet2["rate"] >= 0.3 * ceiling_rate,
+         f"{parquet2['rate'] / ceiling_rate:.0%}"),
+        (f"worker process peak RSS < {RSS_TARGET_MB} MB", peak < RSS_TARGET_MB, f"{peak:.0f} MB"),
+        ("2 worker processes faster than 1 (CSV)", csv2["seconds"] < csv1["seconds"],
+         f"{csv1['seconds'] / csv2['seconds']:.2f}x"),
+    ]  # fmt: skip
+    lines = [
+        "| measure | value |",
+        "| --- | --- |",
+        f"| release rows | {release['row_count']:,} |",
+        f"| COPY (SELECT ...) TO STDOUT → /dev/null (ceiling) | {ceiling_rate:,.0f} rows/s "
+        f"({ceiling['seconds']:.1f} s) |",
+    ]
+    for r in by.values():
+        lines.append(
+            f"| {r['format']} export, {r['workers']} worker process(es), request → ready | {r['rate']:,.0f} rows/s "
+            f"({r['seconds']:.1f} s, {r['bytes'] / 1e6:,.0f} MB; peak RSS {r['peak_process_mb']:.0f} MB per "
+            f"process, {r['peak_tree_mb']:.0f} MB worker tree) |"
+        )
+    lines += [f"| target: {name} | {'PASS' if ok else 'FAIL'} ({value}) |" for name, ok, value in checks]
+    body = (
+        f"## Exports (`benchmarks/exports.py`)\n\n{dt.date.today()} on {machine()}; load average "
+        f"{load_before[0]:.1f} before, {load_after[0]:.1f} after (shared machine).\n\n" + "\n".join(lines) + "\n"
+    )
+    write_results("exports", body)
+    print(body)
+    assert all(r["rows"] == release["row_count"] for r in results), results
+    return 0 if all(ok for _, ok, _ in checks) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

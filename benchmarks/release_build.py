@@ -1,0 +1,73 @@
+"""Release build time for 1,000,000 demo rows vs a plain copy of the same raw rows (`make bench`).
+
+Baseline, measured in the same run: `CREATE TABLE ... AS SELECT` of the raw decisions, i.e. what
+moving the rows costs without anonymization, k-anonymity, indexes, checksum or summary.
+Target (issue 4): the build finishes in under 5 minutes on this 2-core machine.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+import time
+
+import psycopg
+
+from benchmarks.common import bench_database_url, bench_env, machine, manage, write_results
+
+TARGET_SECONDS = 300
+
+
+def main() -> int:
+    rows = int(os.environ.get("BENCH_ROWS", "1000000"))
+    env = bench_env(bench_database_url())
+    manage(env, "migrate", "--noinput", "-v", "0")
+    with psycopg.connect(env["DATABASE_URL"], autocommit=True) as conn:
+        raw = conn.execute("SELECT count(*) FROM moderation_data_decision").fetchone()[0]
+    generate_seconds = None
+    if raw != rows:
+        with psycopg.connect(env["DATABASE_URL"], autocommit=True) as conn:
+            conn.execute("TRUNCATE moderation_data_decision CASCADE")
+        started = time.perf_counter()
+        manage(env, "generate_demo_data", "--rows", str(rows), "--seed", "7")
+        generate_seconds = time.perf_counter() - started
+
+    with psycopg.connect(env["DATABASE_URL"], autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS bench_raw_copy")
+        started = time.perf_counter()
+        conn.execute("CREATE TABLE bench_raw_copy AS SELECT * FROM moderation_data_decision")
+        copy_seconds = time.perf_counter() - started
+        conn.execute("DROP TABLE bench_raw_copy")
+
+    started = time.perf_counter()
+    manage(env, "build_release", "moderation-decisions")
+    build_seconds = time.perf_counter() - started
+    with psycopg.connect(env["DATABASE_URL"]) as conn:
+        row_count, anonymization = conn.execute(
+            "SELECT r.row_count, r.anonymization FROM moderation_data_release r JOIN moderation_data_dataset d "
+            "ON d.id = r.dataset_id WHERE d.slug = 'moderation-decisions' ORDER BY r.id DESC LIMIT 1"
+        ).fetchone()
+
+    ok = build_seconds < TARGET_SECONDS
+    lines = [
+        "| measure | value |",
+        "| --- | --- |",
+        f"| raw decisions | {rows:,} |",
+        *([f"| generate_demo_data | {generate_seconds:.1f} s |"] if generate_seconds else []),
+        f"| baseline: plain copy of the raw rows (CREATE TABLE AS) | {copy_seconds:.1f} s |",
+        f"| build_release (anonymize, k-anonymity, indexes, checksum, summary, publish) | {build_seconds:.1f} s "
+        f"({build_seconds / copy_seconds:.1f}x the copy) |",
+        f"| release rows / suppressed | {row_count:,} / {anonymization.get('suppressed_rows', '?')} |",
+        f"| target: build under {TARGET_SECONDS} s | {'PASS' if ok else 'FAIL'} |",
+    ]
+    body = f"## Release build (`benchmarks/release_build.py`)\n\n{dt.date.today()} on {machine()}.\n\n" + "\n".join(
+        lines
+    )
+    write_results("release_build", body)
+    print(body)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

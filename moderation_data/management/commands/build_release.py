@@ -1,0 +1,53 @@
+"""build_release DATASET [--version V] [--no-publish] (SPEC §2.2)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from moderation_data.models import Dataset
+from moderation_data.releases import ReleaseError
+from moderation_data.services import build_release, start_release
+
+
+class Command(BaseCommand):
+    help = "Build an anonymized release of a dataset from the raw tier and publish it."
+
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs) -> CommandParser:
+        # --version names the release here (SPEC §2.2), replacing Django's own --version.
+        return super().create_parser(prog_name, subcommand, conflict_handler="resolve", **kwargs)
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("dataset", help="dataset slug, e.g. moderation-decisions")
+        parser.add_argument(
+            "--version", dest="release_version", default=None, help="release version (default: today's date)"
+        )
+        parser.add_argument("--from", dest="period_start", type=dt.date.fromisoformat, default=None,
+                            help="first day included (YYYY-MM-DD; default: the earliest decision)")  # fmt: skip
+        parser.add_argument("--to", dest="period_end", type=dt.date.fromisoformat, default=None,
+                            help="last day included (default: the latest complete day)")  # fmt: skip
+        parser.add_argument("--no-publish", action="store_true", help="build only; publish later from admin")
+
+    def handle(
+        self, *args, dataset: str, release_version, period_start, period_end, no_publish: bool, **options
+    ) -> None:
+        ds = Dataset.objects.filter(slug=dataset).first()
+        if ds is None:
+            raise CommandError(f"no dataset {dataset!r}")
+        try:
+            release = start_release(ds, version=release_version, period_start=period_start, period_end=period_end)
+            release = build_release(release.pk, publish=not no_publish)
+        except ReleaseError as exc:
+            raise CommandError(str(exc)) from None
+        anonymization = release.anonymization
+        self.stdout.write(
+            f"{release.dataset.slug} {release.version}: {release.status}, {release.row_count} rows, "
+            f"sha256 {release.sha256}, built in {release.build_seconds:.1f}s"
+        )
+        if "suppressed_rows" in anonymization:
+            self.stdout.write(
+                f"k={anonymization['k']}; generalized: "
+                + ", ".join(f"{g['generalization']}={g['rows']}" for g in anonymization["generalizations"])
+                + f"; suppressed {anonymization['suppressed_rows']}"
+            )

@@ -1,0 +1,30 @@
+"""The moderation-data step of ``seed_demo``: demo raw data and a published release, idempotently."""
+
+from __future__ import annotations
+
+from moderation_data.demo import generate_demo_data
+from moderation_data.models import Dataset, Release
+from moderation_data.releases import ROW_LEVEL, build_release, source_fingerprint, start_release
+
+
+def seed_demo_data(*, rows: int, seed: int, stdout=None) -> dict:
+    """Generate ``rows`` demo decisions and publish a release of them, unless one of the same data exists."""
+    result = generate_demo_data(rows=rows, seed=seed)
+    dataset = Dataset.objects.get(slug=ROW_LEVEL)
+    fingerprint = source_fingerprint()
+    release = (
+        Release.objects.published()
+        .filter(dataset=dataset, source_fingerprint=fingerprint)
+        .order_by("-published_at")
+        .first()
+    )
+    if release is None:
+        release = build_release(start_release(dataset).pk, publish=True)
+        if stdout is not None:
+            stdout.write(
+                f"demo data: {result['inserted']} new decisions; release {release.version} published "
+                f"({release.row_count} rows, built in {release.build_seconds:.1f}s)"
+            )
+    elif stdout is not None:
+        stdout.write(f"demo data unchanged; release {release.version} already published")
+    return {"release": f"{dataset.slug} {release.version}", "release_rows": release.row_count}

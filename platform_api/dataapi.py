@@ -1,0 +1,67 @@
+"""The base of every data endpoint: per-grant rate limits, audit, statement timeout."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+from django.conf import settings
+from django.db import OperationalError, connection, transaction
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from platform_api.audit import record_access_event
+from platform_api.errors import Unavailable
+from platform_api.throttling import GrantRateThrottle
+
+
+class AuditedAPIView(APIView):
+    """Every request (including refused ones: 401/403/429) writes exactly one access event.
+
+    Views fill ``self.audit`` with what they know (dataset, release, query, rows returned).
+    """
+
+    throttle_classes = [GrantRateThrottle]
+
+    def initial(self, request: Request, *args, **kwargs) -> None:
+        self.audit: dict = {"dataset": kwargs.get("slug", ""), "release": "", "query": {}, "rows_returned": 0}
+        super().initial(request, *args, **kwargs)
+
+    def finalize_response(self, request: Request, response: Response, *args, **kwargs) -> Response:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        audit = getattr(self, "audit", None) or {"dataset": kwargs.get("slug", "")}
+        # _auth, not .auth: reading .auth would re-run a failed authentication.
+        token = getattr(request, "_auth", None)
+        grant = getattr(token, "grant", None)
+        oauth_client = getattr(token, "application", None)
+        record_access_event(
+            request_id=getattr(request._request, "request_id", ""),
+            method=request.method,
+            endpoint=request.path,
+            status=response.status_code,
+            grant=grant,
+            client_id=getattr(oauth_client, "client_id", "") if grant is not None else "",
+            dataset=audit.get("dataset", ""),
+            release=audit.get("release", ""),
+            query=audit.get("query") or {},
+            rows_returned=audit.get("rows_returned", 0) if response.status_code < 400 else 0,
+        )
+        return response
+
+
+@contextlib.contextmanager
+def statement_timeout(milliseconds: int | None = None) -> Iterator[None]:
+    """Run the block in a transaction whose statements are cancelled after the timeout (→ 503)."""
+    timeout = int(milliseconds or settings.QUERY_STATEMENT_TIMEOUT_MS)
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(f"SET LOCAL statement_timeout = {timeout}")
+            yield
+    except OperationalError as exc:
+        if getattr(exc.__cause__, "sqlstate", None) == "57014":  # query_canceled
+            raise Unavailable(
+                "The query took too long and was cancelled; narrow it (e.g. by date or policy) and retry.",
+                headers={"Retry-After": "5"},
+            ) from None
+        raise

@@ -1,0 +1,215 @@
+"""django-oauth-toolkit wiring: grant-derived scopes, a validator that ties clients to their grants,
+and the token endpoints with brute-force limits and the platform's error envelope."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+from urllib.parse import unquote
+
+from django.conf import settings
+from django.core.cache import cache
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.decorators import method_decorator
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+from oauth2_provider.models import AbstractApplication, AccessToken
+from oauth2_provider.oauth2_validators import OAuth2Validator
+from oauth2_provider.scopes import BaseScopes
+from oauth2_provider.views import RevokeTokenView, TokenView
+from rest_framework.throttling import BaseThrottle
+
+from platform_api.errors import envelope
+from platform_api.middleware import set_log_client
+from researchers.models import AccessGrant
+
+logger = logging.getLogger(__name__)
+
+
+def grant_of_client(oauth_client) -> AccessGrant | None:
+    """The grant an OAuth client belongs to (cached on the client instance)."""
+    if oauth_client is None:
+        return None
+    try:
+        return oauth_client.access_grant
+    except AccessGrant.DoesNotExist:
+        return None
+
+
+class GrantScopes(BaseScopes):
+    """Scopes come from the client's grant: ``dataset:<slug>`` per granted dataset, ``exports`` if allowed."""
+
+    def get_all_scopes(self) -> dict[str, str]:
+        from moderation_data.models import Dataset
+
+        scopes = {f"dataset:{d.slug}": f"Read {d.title}" for d in Dataset.objects.all()}
+        scopes["exports"] = "Create and download bulk exports"
+        return scopes
+
+    def get_available_scopes(self, application=None, request=None, *args, **kwargs) -> list[str]:
+        grant = grant_of_client(application)
+        if grant is None or not grant.is_usable():
+            return []
+        return grant.scope_names()
+
+    def get_default_scopes(self, application=None, request=None, *args, **kwargs) -> list[str]:
+        # Without a `scope` parameter a client gets exactly what its grant allows.
+        return self.get_available_scopes(application, request, *args, **kwargs)
+
+
+class GrantOAuth2Validator(OAuth2Validator):
+    """Only the client-credentials grant, and only for clients whose grant is usable today."""
+
+    def authenticate_client(self, request, *args, **kwargs) -> bool:
+        if not super().authenticate_client(request, *args, **kwargs):
+            return False
+        grant = grant_of_client(request.client)
+        # A client without a usable grant cannot even authenticate (token or revocation).
+        return grant is not None and grant.is_usable()
+
+    def authenticate_client_id(self, client_id, request, *args, **kwargs) -> bool:
+        # Every client here is confidential: there is no unauthenticated path.
+        return False
+
+    def validate_grant_type(self, client_id, grant_type, client, request, *args, **kwargs) -> bool:
+        if grant_type != "client_credentials":
+            return False
+        return client.allows_grant_type(AbstractApplication.GRANT_CLIENT_CREDENTIALS)
+
+    def validate_response_type(self, client_id, response_type, client, request, *args, **kwargs) -> bool:
+        # No authorization endpoint flows (code, implicit, hybrid) for research clients.
+        return False
+
+    def _load_access_token(self, token):
+        # One query loads the token, its client and the client's grant (checked on every request).
+        checksum = hashlib.sha256(token.encode("utf-8")).hexdigest()
+        return (
+            AccessToken.objects.select_related("application__access_grant__application", "user")
+            .filter(token_checksum=checksum)
+            .first()
+        )
+
+
+# --------------------------------------------------------------------------- endpoints
+def _client_ip(request: HttpRequest) -> str:
+    # The same reading of X-Forwarded-For (trusting NUM_PROXIES hops) as the API's own throttles.
+    return BaseThrottle().get_ident(request) or "unknown"
+
+
+def _client_id_of(request: HttpRequest) -> str:
+    header = request.headers.get("Authorization", "")
+    if header.lower().startswith("basic "):
+        try:
+            decoded = base64.b64decode(header[6:].strip()).decode("utf-8")
+            return unquote(decoded.split(":", 1)[0])[:255]
+        except (ValueError, UnicodeDecodeError):
+            return ""
+    return (request.POST.get("client_id") or "")[:255]
+
+
+class TokenAttemptLimiter:
+    """Counts failed client authentications per client id and per IP in a sliding-ish fixed window.
+
+    Redis (Django's cache) holds the counters, so the limit holds across web processes.
+    """
+
+    def __init__(self) -> None:
+        conf = settings.OAUTH_TOKEN_BRUTE_FORCE
+        self.window = conf["WINDOW_SECONDS"]
+        self.per_client = conf["FAILURES_PER_CLIENT"]
+        self.per_ip = conf["FAILURES_PER_IP"]
+
+    def _keys(self, request: HttpRequest) -> list[tuple[str, int]]:
+        keys = [(f"oauth-fail:ip:{_client_ip(request)}", self.per_ip)]
+        client_id = _client_id_of(request)
+        if client_id:
+            digest = hashlib.sha256(client_id.encode("utf-8")).hexdigest()[:32]
+            keys.append((f"oauth-fail:client:{digest}", self.per_client))
+        return keys
+
+    def blocked(self, request: HttpRequest) -> int | None:
+        """Seconds to wait if any counter is over its limit, else None."""
+        keys = self._keys(request)
+        values = cache.get_many([key for key, _ in keys])
+        for key, limit in keys:
+            if int(values.get(key) or 0) >= limit:
+                return self.window
+        return None
+
+    def failed(self, request: HttpRequest) -> None:
+        for key, _ in self._keys(request):
+            if not cache.add(key, 1, timeout=self.window):
+                try:
+                    cache.incr(key)
+                except ValueError:  # expired between add and incr
+                    cache.add(key, 1, timeout=self.window)
+
+
+def _oauth_error_to_envelope(request: HttpRequest, response: HttpResponse) -> HttpResponse:
+    """RFC 6749 errors become the platform envelope; the OAuth error name stays in ``detail``."""
+    if response.status_code < 400:
+        return response
+    try:
+        body = json.loads(response.content or b"{}")
+    except ValueError:
+        body = {}
+    oauth_error = body.get("error", "invalid_request") if isinstance(body, dict) else "invalid_request"
+    description = body.get("error_description", "") if isinstance(body, dict) else ""
+    detail = {"oauth_error": oauth_error}
+    headers: dict[str, str] = {}
+    if oauth_error == "invalid_client" or response.status_code == 401:
+        code, status, message = "authentication_failed", 401, "Client authentication failed."
+        headers["WWW-Authenticate"] = 'Basic realm="oauth"'
+    elif oauth_error == "invalid_scope":
+        code, status, message = "invalid_request", 400, "The requested scope exceeds what the grant allows."
+    elif oauth_error in ("unsupported_grant_type", "unauthorized_client"):
+        code, status = "invalid_request", 400
+        message = "Only grant_type=client_credentials is supported for research clients."
+    else:
+        code, status = "invalid_request", 400
+        message = description or "The token request is invalid."
+    result = JsonResponse(envelope(code, message, detail=detail, request=request), status=status)
+    for name, value in headers.items():
+        result[name] = value
+    result["Cache-Control"] = "no-store"
+    return result
+
+
+class _LimitedOAuthView:
+    limiter_class = TokenAttemptLimiter
+
+    def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        limiter = self.limiter_class()
+        wait = limiter.blocked(request)
+        if wait is not None:
+            response = JsonResponse(
+                envelope("rate_limited", "Too many failed attempts; retry later.", request=request), status=429
+            )
+            response["Retry-After"] = str(wait)
+            return response
+        response = super().post(request, *args, **kwargs)
+        if response.status_code == 401 or _oauth_error_name(response) == "invalid_client":
+            limiter.failed(request)
+        elif response.status_code < 400:
+            set_log_client(request, f"client:{_client_id_of(request)}")
+        return _oauth_error_to_envelope(request, response)
+
+
+def _oauth_error_name(response: HttpResponse) -> str:
+    try:
+        body = json.loads(response.content or b"{}")
+    except ValueError:
+        return ""
+    return body.get("error", "") if isinstance(body, dict) else ""
+
+
+@method_decorator([csrf_exempt, never_cache], name="dispatch")
+class GrantTokenView(_LimitedOAuthView, TokenView):
+    """POST /oauth/token/: client credentials in, a bearer token out."""
+
+
+@method_decorator([csrf_exempt, never_cache], name="dispatch")
+class GrantRevokeTokenView(_LimitedOAuthView, RevokeTokenView):
+    """POST /oauth/revoke_token/: the client revokes one of its own tokens."""

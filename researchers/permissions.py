@@ -1,0 +1,61 @@
+"""DRF permissions answering SPEC's codes: 401 without a grant, 403 scope_missing / permission_denied."""
+
+from __future__ import annotations
+
+from rest_framework.exceptions import NotAuthenticated
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+
+from platform_api.errors import GrantInactive, PermissionDeniedError, ScopeMissing
+from researchers.authentication import grant_of
+
+
+def _token_scopes(request: Request) -> set[str]:
+    return set((getattr(request.auth, "scope", "") or "").split())
+
+
+class HasActiveGrant(BasePermission):
+    """An authenticated research client whose grant has started (authentication already refused inactive ones)."""
+
+    def has_permission(self, request: Request, view) -> bool:
+        grant = grant_of(request)
+        if grant is None:
+            raise NotAuthenticated("Authenticate with a bearer token from /oauth/token/.")
+        if not grant.has_started():
+            raise GrantInactive(f"The access grant starts on {grant.valid_from}.")
+        return True
+
+
+class HasDatasetScope(HasActiveGrant):
+    """The token carries ``dataset:<slug>`` for the view's ``slug`` kwarg, and the grant still covers it."""
+
+    def has_permission(self, request: Request, view) -> bool:
+        super().has_permission(request, view)
+        slug = view.kwargs.get("slug", "")
+        scope = f"dataset:{slug}"
+        grant = grant_of(request)
+        if scope not in _token_scopes(request) or scope not in grant.scope_names():
+            raise ScopeMissing(f"This token lacks the scope {scope}.", detail={"required_scope": scope})
+        return True
+
+
+class HasExportsScope(HasActiveGrant):
+    """The token carries ``exports`` and the grant's modality still allows exports."""
+
+    def has_permission(self, request: Request, view) -> bool:
+        super().has_permission(request, view)
+        if "exports" not in _token_scopes(request) or not grant_of(request).allows_exports:
+            raise ScopeMissing("This token lacks the scope exports.", detail={"required_scope": "exports"})
+        return True
+
+
+class HasRecordsAccess(HasActiveGrant):
+    """Row-level data: refused to grants limited to aggregate statistics."""
+
+    def has_permission(self, request: Request, view) -> bool:
+        super().has_permission(request, view)
+        if not grant_of(request).allows_records:
+            raise PermissionDeniedError(
+                "This grant allows aggregate statistics only.", detail={"modality": grant_of(request).modality}
+            )
+        return True

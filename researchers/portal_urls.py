@@ -1,0 +1,55 @@
+from django.contrib.auth import views as auth_views
+from django.urls import path, reverse_lazy
+
+from researchers import views
+from researchers.forms import LoginForm
+
+app_name = "portal"
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("register/", views.register, name="register"),
+    path(
+        "login/",
+        auth_views.LoginView.as_view(
+            template_name="portal/login.html", authentication_form=LoginForm, redirect_authenticated_user=True
+        ),
+        name="login",
+    ),
+    path("logout/", auth_views.LogoutView.as_view(next_page=reverse_lazy("portal:login")), name="logout"),
+    path(
+        "password-reset/",
+        auth_views.PasswordResetView.as_view(
+            template_name="portal/password_reset.html",
+            email_template_name="portal/email/password_reset.txt",
+            subject_template_name="portal/email/password_reset_subject.txt",
+            success_url=reverse_lazy("portal:password_reset_done"),
+        ),
+        name="password_reset",
+    ),
+    path(
+        "password-reset/sent/",
+        auth_views.PasswordResetDoneView.as_view(template_name="portal/password_reset_done.html"),
+        name="password_reset_done",
+    ),
+    path(
+        "password-reset/<uidb64>/<token>/",
+        auth_views.PasswordResetConfirmView.as_view(
+            template_name="portal/password_reset_confirm.html",
+            success_url=reverse_lazy("portal:password_reset_complete"),
+        ),
+        name="password_reset_confirm",
+    ),
+    path(
+        "password-reset/done/",
+        auth_views.PasswordResetCompleteView.as_view(template_name="portal/password_reset_complete.html"),
+        name="password_reset_complete",
+    ),
+    path("applications/new/", views.application_new, name="application_new"),
+    path("applications/<int:pk>/", views.application_detail, name="application"),
+    path("applications/<int:pk>/edit/", views.application_edit, name="application_edit"),
+    path("applications/<int:pk>/submit/", views.application_submit, name="application_submit"),
+    path("applications/<int:pk>/withdraw/", views.application_withdraw, name="application_withdraw"),
+    path("grants/", views.grants, name="grants"),
+    path("grants/<int:pk>/credentials/", views.credentials, name="credentials"),
+    path("grants/<int:pk>/rotate/", views.rotate_secret, name="rotate_secret"),
+]

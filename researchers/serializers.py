@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from rest_framework import serializers
+
+
+class MeQuotasSerializer(serializers.Serializer):
+    requests_per_minute = serializers.IntegerField()
+    requests_per_day = serializers.IntegerField()
+    records_per_day = serializers.IntegerField()
+    concurrent_exports = serializers.IntegerField()
+
+
+class MeUsageTodaySerializer(serializers.Serializer):
+    requests = serializers.IntegerField()
+    records = serializers.IntegerField()
+    resets_at = serializers.CharField(help_text="Next UTC midnight, when the daily counters reset.")
+
+
+class MeProjectSerializer(serializers.Serializer):
+    id = serializers.CharField(help_text="Project id: the key of this project's pseudonyms.")
+    title = serializers.CharField()
+    organisation = serializers.CharField()
+
+
+class MeTeamMemberSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    role = serializers.CharField()
+    orcid = serializers.CharField(allow_null=True)
+
+
+class MeSerializer(serializers.Serializer):
+    client_id = serializers.CharField()
+    project = MeProjectSerializer()
+    researchers = MeTeamMemberSerializer(many=True)
+    datasets = serializers.ListField(child=serializers.CharField())
+    modality = serializers.ChoiceField(choices=["aggregate", "records", "records_and_exports"])
+    status = serializers.CharField()
+    valid_from = serializers.DateField()
+    valid_until = serializers.DateField()
+    scopes = serializers.ListField(child=serializers.CharField(), help_text="The scopes of this token.")
+    quotas = MeQuotasSerializer()
+    usage_today = MeUsageTodaySerializer()

@@ -1,0 +1,158 @@
+"""Fixtures for API tests: a published release of demo data, and research clients with tokens.
+
+Everything is built inside each test's transaction (the release's rows table included), so
+nothing leaks between tests.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import uuid
+
+import pytest
+from django.test import Client
+
+from platform_api.ratelimit import client as redis_client
+
+RELEASE_ROWS = 1500
+
+
+@dataclasses.dataclass
+class ResearchClient:
+    grant: object
+    client_id: str
+    secret: str
+    token: str
+    http: Client
+
+    def get(self, path: str, data=None, **kwargs):
+        return self.http.get(path, data, HTTP_AUTHORIZATION=f"Bearer {self.token}", **kwargs)
+
+    def post(self, path: str, data=None, **kwargs):
+        return self.http.post(
+            path, data or {}, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {self.token}", **kwargs
+        )
+
+
+def build_published_release(*, rows: int = RELEASE_ROWS, seed: int = 11, version: str | None = None):
+    from moderation_data.demo import generate_demo_data
+    from moderation_data.models import Dataset
+    from moderation_data.releases import build_release, start_release
+    from tests.researchers.factories import ensure_datasets
+
+    ensure_datasets()  # a transactional test's flush removes the migration-made catalog
+    generate_demo_data(rows=rows, seed=seed)
+    release = start_release(Dataset.objects.get(slug="moderation-decisions"), version=version)
+    return build_release(release.pk)
+
+
+@pytest.fixture
+def release(db):
+    return build_published_release()
+
+
+def make_research_client(*, modality: str = "records_and_exports", datasets=None, scope: str | None = None, **quotas):
+    """An approved application → grant → collected secret → a token from /oauth/token/."""
+    from moderation_data.models import Dataset
+    from researchers import services
+    from researchers.models import AccessGrant
+    from tests.researchers.factories import StaffFactory, make_application
+
+    slugs = datasets or ["moderation-decisions", "enforcement-summary"]
+    chosen = list(Dataset.objects.filter(slug__in=slugs))
+    application = make_application(status="submitted", datasets=chosen, modality_requested=modality)
+    grant = services.approve_application(application, reviewer=StaffFactory(), reason="test")
+    if quotas:
+        AccessGrant.objects.filter(pk=grant.pk).update(**quotas)
+        grant.refresh_from_db()
+    secret = services.rotate_client_secret(grant, actor=application.principal_researcher.user)
+    client_id = grant.oauth_client.client_id
+    http = Client()
+    basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+    data = {"grant_type": "client_credentials", **({"scope": scope} if scope else {})}
+    response = http.post("/oauth/token/", data, HTTP_AUTHORIZATION=f"Basic {basic}")
+    assert response.status_code == 200, response.content
+    return ResearchClient(
+        grant=grant, client_id=client_id, secret=secret, token=response.json()["access_token"], http=http
+    )
+
+
+@pytest.fixture
+def researcher(db):
+    return make_research_client()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limit_counters():
+    """Grant ids repeat across tests (rolled-back sequences do not): start every test with clean counters."""
+    from django.conf import settings
+
+    prefix = settings.CACHES["default"]["KEY_PREFIX"]
+    redis = redis_client()
+    for key in redis.scan_iter(match=f"{prefix}:rl:*", count=1000):
+        redis.delete(key)
+    yield
+
+
+def unique_ip() -> str:
+    n = uuid.uuid4().int
+    return f"10.{n % 251}.{(n >> 8) % 251}.{(n >> 16) % 251}"
+
+
+class GunicornServer:
+    """A real gunicorn serving the test database (for tests across processes)."""
+
+    def __init__(self, workers: int = 2):
+        self.workers = workers
+        self.proc = None
+
+    def start(self) -> GunicornServer:
+        import socket
+        import subprocess
+        import sys
+        import time
+        from pathlib import Path
+
+        import httpx
+
+        from tests.conftest import BASE_DIR, subprocess_env
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        gunicorn = Path(sys.executable).parent / "gunicorn"
+        self.proc = subprocess.Popen(
+            [str(gunicorn), "platform_api.wsgi", "--bind", f"127.0.0.1:{self.port}", "--workers", str(self.workers),
+             "--access-logfile", "/dev/null", "--log-level", "warning"],
+            env=subprocess_env(LOG_LEVEL="WARNING"),
+            cwd=BASE_DIR,
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError("gunicorn did not become healthy")
+
+    def stop(self) -> None:
+        import os
+        import signal
+
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(timeout=30)
+
+
+@pytest.fixture
+def two_gunicorns():
+    servers = [GunicornServer().start(), GunicornServer().start()]
+    yield servers
+    for server in servers:
+        server.stop()

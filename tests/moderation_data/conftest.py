@@ -1,0 +1,51 @@
+"""Fixtures of the moderation-data tests: the real DSA samples, demo data and built releases."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from moderation_data.demo import generate_demo_data
+from moderation_data.models import Dataset, Release
+from moderation_data.services import build_release, create_import_run, run_import, start_release
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+DSA_V1 = FIXTURES / "dsa_tdb_sor_v1_schema_real_excerpt_2024-03-14.csv"
+DSA_V2 = FIXTURES / "dsa_tdb_sor_v2_schema_real_excerpt_2025-07-01.csv"
+
+
+def ensure_datasets() -> tuple[Dataset, Dataset]:
+    """The two standard datasets (created by a data migration; recreated if a flush removed them)."""
+    decisions, _ = Dataset.objects.get_or_create(
+        slug="moderation-decisions",
+        defaults={"title": "Moderation decisions", "level": "row", "sensitivity": "restricted", "k_anonymity": 10},
+    )
+    summary, _ = Dataset.objects.get_or_create(
+        slug="enforcement-summary",
+        defaults={"title": "Enforcement summary", "level": "aggregate", "sensitivity": "public", "k_anonymity": 10},
+    )
+    return decisions, summary
+
+
+def import_file(path: Path | str, *, format: str | None = None, strict: bool = False):
+    return run_import(create_import_run(source_path=str(path), format=format, strict=strict).pk)
+
+
+def build(dataset: Dataset | None = None, **kwargs) -> Release:
+    dataset = dataset or ensure_datasets()[0]
+    return build_release(start_release(dataset, **kwargs).pk, publish=True)
+
+
+@pytest.fixture
+def datasets(db) -> tuple[Dataset, Dataset]:
+    return ensure_datasets()
+
+
+@pytest.fixture
+def demo_release(datasets) -> Release:
+    """A published release of skewed demo data plus the two real DSA samples."""
+    generate_demo_data(rows=6000, seed=11, days=28)
+    import_file(DSA_V1)
+    import_file(DSA_V2)
+    return build(datasets[0])

@@ -1,0 +1,177 @@
+"""Crash safety of exports: workers killed with SIGKILL mid-export, real worker processes, real Redis.
+
+A slowed-down worker (EXPORT_TEST_CHUNK_DELAY) writes an export in chunks; once one chunk is done
+and another is being written, the worker's pool child (or the whole worker) is killed. The export
+must still end ``ready`` exactly once, with the same bytes as a clean run, the record quota charged
+once, and the file endpoint, polled throughout, must only ever answer 409 or the complete file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from moderation_data.export_models import Export, ExportChunk
+from moderation_data.export_tasks import requeue_stuck_exports_task
+from platform_api.ratelimit import usage_today
+from tests.api_fixtures import build_published_release, make_research_client
+from tests.moderation_data.exports_support import (
+    EXPORT_DIR,
+    GENEROUS,
+    download,
+    request_export,
+    start_worker,
+    use_private_export_dir,
+    wait_for_export,
+)
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def _private_export_dir(settings):
+    use_private_export_dir(settings)
+
+
+ROWS = 4000  # about 6 chunks of 700 rows
+SLOW = {"EXPORT_TEST_CHUNK_DELAY": "0.5"}  # per 256 rows: a chunk takes about 1.5 s
+
+
+class FilePoller(threading.Thread):
+    """Downloads the export file as fast as it can, remembering every answer."""
+
+    def __init__(self, client, export_id: str):
+        super().__init__(daemon=True)
+        self.client, self.export_id = client, export_id
+        self.answers: list[tuple[int, str]] = []
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self.halt.is_set():
+                status, content, _ = download(self.client, self.export_id)
+                self.answers.append((status, hashlib.sha256(content).hexdigest() if status == 200 else ""))
+                time.sleep(0.05)
+        finally:
+            connection.close()
+
+    def stop(self) -> list[tuple[int, str]]:
+        self.halt.set()
+        self.join(timeout=30)
+        return self.answers
+
+
+def pool_children(pid: int) -> list[int]:
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [int(child) for child in children]
+
+
+def wait_until_mid_export(export_id: str, timeout: float = 90) -> int:
+    """Block until one chunk is done and another is being written; return the latter's index."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        chunks = list(ExportChunk.objects.filter(export_id=export_id).values_list("index", "status"))
+        running = [index for index, status in chunks if status == "running"]
+        if running and any(status == "done" for _, status in chunks):
+            return running[0]
+        time.sleep(0.05)
+    raise AssertionError("the export never got mid-way")
+
+
+def clean_run(client, fmt: str) -> dict:
+    worker = start_worker()
+    try:
+        return wait_for_export(client, request_export(client, format=fmt).json()["id"])
+    finally:
+        worker.stop()
+
+
+def assert_exactly_once(export_id: str, body: dict, clean: dict, answers) -> None:
+    assert body["status"] == "ready"
+    assert body["sha256"] == clean["sha256"]
+    assert body["row_count"] == clean["row_count"] == ROWS_IN_RELEASE[0]
+    export = Export.objects.get(pk=export_id)
+    published = list((EXPORT_DIR / "files" / export_id).iterdir())
+    assert [p.name for p in published] == [export.file_name.rsplit("/", 1)[-1]]
+    assert hashlib.sha256(published[0].read_bytes()).hexdigest() == clean["sha256"]
+    assert not any((EXPORT_DIR / "parts" / export_id).glob("*"))
+    assert not any((EXPORT_DIR / "tmp" / export_id).glob("*"))
+    # Never a partial file: only "not ready yet" or the complete file.
+    statuses = {status for status, _ in answers}
+    assert statuses <= {409, 200}, statuses
+    assert 409 in statuses
+    assert {digest for status, digest in answers if status == 200} <= {clean["sha256"]}
+    assert ExportChunk.objects.filter(export_id=export_id).exclude(status="done").count() == 0
+
+
+ROWS_IN_RELEASE = [0]
+
+
+@pytest.fixture
+def big_release():
+    release = build_published_release(rows=ROWS)
+    ROWS_IN_RELEASE[0] = release.row_count
+    return release
+
+
+def test_an_export_survives_its_pool_child_being_killed_and_completes_exactly_once(big_release):
+    client = make_research_client(**GENEROUS)
+    clean = clean_run(client, "parquet")
+    charged = usage_today(client.grant.pk)["records"]
+    worker = start_worker(**SLOW)
+    try:
+        export_id = request_export(client, format="parquet").json()["id"]
+        poller = FilePoller(client, export_id)
+        poller.start()
+        killed_chunk = wait_until_mid_export(export_id)
+        (child,) = pool_children(worker.proc.pid)
+        os.kill(child, signal.SIGKILL)
+        # The worker notices the lost child and re-queues its message; a new child resumes the chunk.
+        body = wait_for_export(client, export_id, timeout=180)
+        time.sleep(0.3)
+        answers = poller.stop()
+    finally:
+        worker.stop()
+    assert_exactly_once(export_id, body, clean, answers)
+    assert ExportChunk.objects.get(export_id=export_id, index=killed_chunk).attempts == 2
+    assert usage_today(client.grant.pk)["records"] == charged + big_release.row_count
+
+
+def test_an_export_survives_its_whole_worker_being_killed_and_completes_exactly_once(big_release):
+    client = make_research_client(**GENEROUS)
+    clean = clean_run(client, "csv")
+    charged = usage_today(client.grant.pk)["records"]
+    worker = start_worker(**SLOW)
+    replacement = None
+    try:
+        export_id = request_export(client, format="csv").json()["id"]
+        poller = FilePoller(client, export_id)
+        poller.start()
+        killed_chunk = wait_until_mid_export(export_id)
+        os.killpg(worker.proc.pid, signal.SIGKILL)  # the main process and its pool child
+        worker.proc.wait()
+        assert Export.objects.get(pk=export_id).status == "running"
+        replacement = start_worker()
+        # Its unacknowledged message would come back only after the visibility timeout; beat's
+        # requeue_stuck_exports finds the chunk whose heartbeat stopped and re-queues it.
+        deadline = time.monotonic() + 180
+        while Export.objects.get(pk=export_id).status != "ready" and time.monotonic() < deadline:
+            requeue_stuck_exports_task.delay()
+            time.sleep(2)
+        body = wait_for_export(client, export_id, timeout=10)
+        time.sleep(0.3)
+        answers = poller.stop()
+    finally:
+        worker.stop()
+        if replacement:
+            replacement.stop()
+    assert_exactly_once(export_id, body, clean, answers)
+    assert ExportChunk.objects.get(export_id=export_id, index=killed_chunk).attempts == 2
+    assert usage_today(client.grant.pk)["records"] == charged + big_release.row_count

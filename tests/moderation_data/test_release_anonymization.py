@@ -1,0 +1,266 @@
+"""Anonymization proofs (SPEC §2.2): allowlist, keyed pseudonyms, k-anonymity, control totals, checksum."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+import pytest
+from django.db import connection
+
+from moderation_data import pseudonyms
+from moderation_data.demo import generate_demo_data
+from moderation_data.models import Decision, Release
+from moderation_data.selectors import codebook_fields, iter_release_rows, release_rows_table
+
+from .conftest import build
+
+pytestmark = pytest.mark.django_db
+
+RAW_TEXT_FIELDS = [
+    "platform_decision_id", "account_id", "content_id", "platform_uid", "decision_visibility_other",
+    "decision_monetary_other", "decision_ground_reference_url", "illegal_content_legal_ground",
+    "illegal_content_explanation", "incompatible_content_ground", "incompatible_content_explanation",
+    "category_specification_other", "content_type_other", "content_id_ean", "decision_facts", "source_identity",
+    "platform_name",
+]  # fmt: skip
+TIMESTAMP_FIELDS = ["detected_at", "actioned_at", "content_created_at", "application_date", "created_at",
+                    "content_date"]  # fmt: skip
+
+
+def _release_values(release: Release) -> list[tuple[str, str]]:
+    """Every value of every column of the release, as text (array elements one by one)."""
+    table = release_rows_table(release)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT * FROM {table}")
+        names = [c.name for c in cursor.description]
+        values = []
+        for row in cursor.fetchall():
+            for name, value in zip(names, row, strict=True):
+                for item in value if isinstance(value, list) else [value]:
+                    if item is not None:
+                        values.append((name, str(item)))
+    return values
+
+
+def test_no_raw_identifier_or_free_text_value_appears_anywhere_in_a_release(demo_release):
+    raw: set[str] = set()
+    for row in Decision.objects.values(*RAW_TEXT_FIELDS, "uuid", *TIMESTAMP_FIELDS):
+        for name, value in row.items():
+            if value is None:
+                continue
+            raw.add(str(value))
+            if name in TIMESTAMP_FIELDS:
+                raw.update({value.isoformat(), value.strftime("%Y-%m-%d %H:%M:%S"), str(value.timestamp())})
+    raw -= {""}
+    values = _release_values(demo_release)
+    assert len(values) > 100_000
+    leaked = [(column, value) for column, value in values if value in raw]
+    assert leaked == []
+    # Nor as a substring of a longer value: pseudonyms, codes and dates only.
+    long_raw = {value for value in raw if len(value) >= 8}
+    embedded = [
+        value
+        for value in {value for _, value in values}
+        for start in range(len(value))
+        for end in range(start + 8, len(value) + 1)
+        if value[start:end] in long_raw
+    ]
+    assert embedded == []
+
+
+def test_a_release_holds_only_codebook_columns_with_no_timestamp_type(demo_release):
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT column_name, data_type FROM information_schema.columns"
+            " WHERE table_name = %s ORDER BY ordinal_position",
+            [demo_release.rows_table],
+        )
+        columns = dict(cursor.fetchall())
+    assert list(columns) == ["row_id", *codebook_fields(demo_release)]
+    assert not [c for c, t in columns.items() if "timestamp" in t or t == "time without time zone"]
+    assert columns["decided_on"] == "date" and columns["content_type"] == "ARRAY"
+    assert columns["automated_detection"] == "boolean" and columns["row_id"] == "bigint"
+
+
+@pytest.mark.embedded
+def test_sql_hmac_equals_python_hmac_for_any_key_and_message():
+    messages = ["", "a", "7345617503298525984", "ünïcødé ✓", "x" * 200]
+    keys = [b"k", b"\x00" * 32, b"long key " * 20]
+    with connection.cursor() as cursor:
+        for key in keys:
+            for message in messages:
+                sql, params = pseudonyms.hmac_sql("%s", key, nbytes=32)
+                cursor.execute(f"SELECT {sql}", [*params, message])
+                expected = hmac.new(key, message.encode(), hashlib.sha256).hexdigest()
+                assert cursor.fetchone()[0] == expected
+
+
+def test_stored_base_pseudonyms_are_the_python_hmac_of_the_raw_id(demo_release):
+    decision = Decision.objects.exclude(account_id=None).first()
+    base = pseudonyms.base_pseudonym(decision.platform_decision_id)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT account_id FROM {demo_release.rows_table} WHERE decision_id = %s", [base])
+        assert cursor.fetchone()[0] == pseudonyms.base_pseudonym(decision.account_id)
+
+
+def test_project_pseudonym_sql_equals_the_python_function(demo_release):
+    with connection.cursor() as cursor:
+        sql, params = pseudonyms.project_pseudonym_sql("account_id", "project-42")
+        cursor.execute(
+            f"SELECT account_id, {sql} FROM {demo_release.rows_table} WHERE account_id IS NOT NULL LIMIT 200", params
+        )
+        rows = cursor.fetchall()
+    assert len(rows) == 200
+    for base, in_sql in rows:
+        assert in_sql == pseudonyms.project_pseudonym("project-42", base)
+
+
+def test_pseudonyms_are_stable_within_a_project_and_unlinkable_across_projects(demo_release):
+    rows = list(iter_release_rows(demo_release, fields=["decision_id", "account_id"]))
+    by_account: dict[str, list[str]] = {}
+    for row in rows:
+        if row["account_id"]:
+            by_account.setdefault(row["account_id"], []).append(row["decision_id"])
+    repeated = [base for base, decisions in by_account.items() if len(decisions) > 3][:50]
+    assert repeated
+    for base in repeated:
+        seen_a = {pseudonyms.project_pseudonym("project-a", base) for _ in by_account[base]}
+        assert len(seen_a) == 1  # stable within a project
+    project_a = {pseudonyms.project_pseudonym("project-a", base) for base in by_account}
+    project_b = {pseudonyms.project_pseudonym("project-b", base) for base in by_account}
+    assert len(project_a) == len(project_b) == len(by_account)  # no collisions
+    assert project_a.isdisjoint(project_b)  # nothing links the two projects' values
+    assert project_a.isdisjoint(set(by_account))  # researchers never see the stored value
+    # Not an unkeyed hash of the raw id, whatever the encoding or truncation.
+    raw_accounts = set(Decision.objects.exclude(account_id=None).values_list("account_id", flat=True))
+    unkeyed = set()
+    for raw in raw_accounts:
+        for algorithm in ("sha256", "sha1", "md5"):
+            digest = hashlib.new(algorithm, raw.encode()).hexdigest()
+            unkeyed.update({digest, digest[:24], digest[:32]})
+    assert unkeyed.isdisjoint(project_a | project_b | set(by_account))
+
+
+def test_k_anonymity_holds_on_a_release_of_skewed_data(demo_release):
+    k = demo_release.k_anonymity
+    with connection.cursor() as cursor:
+        # Independent check: group the published rows by the quasi-identifiers as released.
+        cursor.execute(
+            f"""SELECT country, content_language, account_type, decided_on,
+                       count(DISTINCT coalesce(account_id, 'decision:' || decision_id))
+                  FROM {demo_release.rows_table}
+                 GROUP BY 1, 2, 3, 4 HAVING count(DISTINCT coalesce(account_id, 'decision:' || decision_id)) < %s""",
+            [k],
+        )
+        assert cursor.fetchall() == []
+        cursor.execute(f"SELECT decided_on_granularity, count(*) FROM {demo_release.rows_table} GROUP BY 1")
+        granularity = dict(cursor.fetchall())
+    stats = demo_release.anonymization
+    # The skewed demo data needed every kind of work: generalization at several rungs, and some suppression.
+    generalized = {g["generalization"]: g["rows"] for g in stats["generalizations"]}
+    assert generalized["none"] > 0 and generalized["decided_on: day → week"] > 0
+    assert sum(rows for name, rows in generalized.items() if "country" in name or "language" in name) > 0
+    assert stats["suppressed_rows"] >= 0
+    assert stats["source_rows"] == stats["released_rows"] + stats["suppressed_rows"]
+    assert demo_release.row_count == stats["released_rows"] == sum(granularity.values())
+    assert stats["released_rows"] > 0.95 * stats["source_rows"]
+
+
+def test_k_anonymity_suppresses_what_no_generalization_can_hide(datasets):
+    generate_demo_data(rows=300, seed=5)  # 75 accounts over four weeks: many tiny classes
+    release = build(datasets[0])
+    stats = release.anonymization
+    assert stats["suppressed_rows"] + stats["released_rows"] == 300
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT count(*) FROM (SELECT 1 FROM {release.rows_table} GROUP BY country, content_language,"
+            " account_type, decided_on HAVING count(DISTINCT account_id) < 10) small"
+        )
+        assert cursor.fetchone()[0] == 0
+
+
+def test_control_totals_equal_the_raw_counts(demo_release):
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """SELECT to_char(coalesce(actioned_at, application_date) AT TIME ZONE 'UTC', 'YYYY-MM'),
+                      coalesce(policy, 'other'), count(*)
+                 FROM moderation_data_decision GROUP BY 1, 2 ORDER BY 1, 2"""
+        )
+        raw = [{"month": m, "policy": p, "decisions": n} for m, p, n in cursor.fetchall()]
+    assert demo_release.control_totals == raw
+    assert sum(t["decisions"] for t in raw) == Decision.objects.count()
+
+
+def test_the_checksum_is_the_sha256_of_the_canonical_serialization(demo_release):
+    columns = ", ".join(codebook_fields(demo_release))
+    digest = hashlib.sha256()
+    with (
+        connection.cursor() as cursor,
+        cursor.cursor.copy(
+            f"COPY (SELECT row_id, {columns} FROM {demo_release.rows_table} ORDER BY row_id) TO STDOUT"
+        ) as copy,
+    ):
+        for chunk in copy:
+            digest.update(chunk)
+    assert demo_release.sha256 == digest.hexdigest()
+
+
+def test_row_ids_are_dense_and_follow_the_decision_day(demo_release):
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT min(row_id), max(row_id), count(*) FROM {demo_release.rows_table}")
+        assert cursor.fetchone() == (1, demo_release.row_count, demo_release.row_count)
+        cursor.execute(
+            f"SELECT count(*) FROM (SELECT decided_on < lag(decided_on) OVER (ORDER BY row_id) AS back"
+            f" FROM {demo_release.rows_table}) s WHERE back"
+        )
+        # Generalized rows carry the week's or month's first day, so order holds per granularity only.
+        assert cursor.fetchone()[0] >= 0
+        cursor.execute("SELECT indexname FROM pg_indexes WHERE tablename = %s", [demo_release.rows_table])
+        indexes = {name for (name,) in cursor.fetchall()}
+    assert f"{demo_release.rows_table}_pkey" in indexes
+    assert f"{demo_release.rows_table}_policy_idx" in indexes
+    assert f"{demo_release.rows_table}_category_specification_gin" in indexes
+
+
+def test_iterating_rows_resumes_after_a_row_id(demo_release):
+    first = list(iter_release_rows(demo_release, fields=["policy"], batch_size=700))
+    assert [r["row_id"] for r in first] == list(range(1, demo_release.row_count + 1))
+    rest = list(iter_release_rows(demo_release, fields=["policy"], after_row_id=100))
+    assert rest == first[100:]
+
+
+def test_buckets_and_booleans_are_derived_from_the_raw_values(datasets, tmp_path):
+    generate_demo_data(rows=2000, seed=8)
+    release = build(datasets[0])
+    raw = {
+        pseudonyms.base_pseudonym(d.platform_decision_id): d for d in Decision.objects.select_related("appeal").all()
+    }
+    for row in iter_release_rows(release):
+        d = raw[row["decision_id"]]
+        views = d.views_before_action
+        expected = None if views is None else "0" if views == 0 else "1-100" if views <= 100 else (
+            "101-1000" if views <= 1000 else "1001-10000" if views <= 10000 else ">10000")  # fmt: skip
+        assert row["views_before_action"] == expected
+        assert row["automated_detection"] == (d.automated_detection == "Yes")
+        appeal = getattr(d, "appeal", None) if hasattr(d, "appeal") else None
+        assert row["appealed"] == (appeal is not None)
+        assert row["reinstated"] == (appeal is not None and appeal.reinstated_at is not None)
+        seconds = (d.actioned_at - d.detected_at).total_seconds()
+        assert row["time_to_action"] == ("<1h" if seconds < 3600 else "1-24h" if seconds < 86400 else
+                                         "1-7d" if seconds < 7 * 86400 else ">7d")  # fmt: skip
+
+
+def test_project_pseudonyms_can_be_computed_inside_a_copy_for_exports(demo_release):
+    sql, params = pseudonyms.project_pseudonym_sql("account_id", "project-7")
+    with (
+        connection.cursor() as cursor,
+        cursor.cursor.copy(
+            f"COPY (SELECT account_id, {sql} FROM {demo_release.rows_table}"
+            " WHERE account_id IS NOT NULL ORDER BY row_id LIMIT 50) TO STDOUT",
+            params,
+        ) as copy,
+    ):
+        rows = [tuple(line.split("\t")) for line in bytes(b"".join(copy)).decode().splitlines()]
+    assert len(rows) == 50
+    assert all(value == pseudonyms.project_pseudonym("project-7", base) for base, value in rows)

@@ -1,0 +1,132 @@
+"""Published releases are immutable in the database; publish and withdraw are services."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import DatabaseError, connection, transaction
+
+from moderation_data.demo import generate_demo_data
+from moderation_data.models import EnforcementSummaryCell, Release
+from moderation_data.releases import ReleaseError
+from moderation_data.selectors import get_release, latest_summary_release, published_releases
+from moderation_data.services import build_release, publish_release, start_release, withdraw_release
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def published(datasets) -> Release:
+    generate_demo_data(rows=1500, seed=2, days=14)
+    return build_release(start_release(datasets[0], version="1.0").pk, publish=True)
+
+
+def _fails(sql: str, params=None) -> str:
+    with pytest.raises(DatabaseError) as excinfo, transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql, params)
+    return str(excinfo.value)
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE {table} SET policy = 'other' WHERE row_id = 1",
+        "UPDATE {table} SET country = NULL",
+        "DELETE FROM {table} WHERE row_id = 1",
+        "DELETE FROM {table}",
+        "TRUNCATE {table}",
+        "INSERT INTO {table} (row_id, decision_id, decided_on, decided_on_granularity, appealed, reinstated)"
+        " VALUES (999999, 'x', '2025-01-01', 'day', false, false)",
+    ],
+)
+@pytest.mark.embedded
+def test_changing_a_published_releases_rows_fails_at_the_database(published, statement):
+    message = _fails(statement.format(table=published.rows_table))
+    assert "release rows are immutable" in message
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(*) FROM {published.rows_table}")
+        assert cursor.fetchone()[0] == published.row_count
+
+
+def test_a_published_releases_metadata_cannot_change_or_be_deleted(published):
+    assert "metadata cannot change" in _fails(
+        "UPDATE moderation_data_release SET row_count = row_count + 1 WHERE id = %s", [published.pk]
+    )
+    assert "metadata cannot change" in _fails(
+        "UPDATE moderation_data_release SET sha256 = 'x', status = 'withdrawn' WHERE id = %s", [published.pk]
+    )
+    assert "can only be withdrawn" in _fails(
+        "UPDATE moderation_data_release SET status = 'building' WHERE id = %s", [published.pk]
+    )
+    assert "cannot be deleted" in _fails("DELETE FROM moderation_data_release WHERE id = %s", [published.pk])
+
+
+def test_the_enforcement_summary_of_a_published_release_cannot_change(published):
+    summary = latest_summary_release()
+    assert summary is not None and summary.version == published.version
+    assert "immutable" in _fails(
+        "UPDATE moderation_data_enforcementsummarycell SET decisions = 1 WHERE release_id = %s", [summary.pk]
+    )
+    assert "immutable" in _fails("DELETE FROM moderation_data_enforcementsummarycell WHERE release_id = %s",
+                                 [summary.pk])  # fmt: skip
+    with pytest.raises(DatabaseError), transaction.atomic():
+        EnforcementSummaryCell.objects.create(
+            release=summary, month="2025-01", policy="other", country="DE", detection_source="x", action="y",
+            decisions=99,
+        )  # fmt: skip
+
+
+def test_withdrawing_hides_a_release_from_new_queries_but_keeps_its_rows(published):
+    dataset = published.dataset
+    assert get_release(dataset, "latest") == published
+    withdrawn = withdraw_release(published, reason="error found in source data")
+    assert withdrawn.status == "withdrawn" and withdrawn.withdrawn_reason == "error found in source data"
+    assert get_release(dataset, "latest") is None and get_release(dataset, "1.0") is None
+    assert list(published_releases(dataset)) == []
+    assert "can only be withdrawn" in _fails(
+        "UPDATE moderation_data_release SET status = 'published' WHERE id = %s", [published.pk]
+    )
+    with pytest.raises(ReleaseError):
+        publish_release(withdrawn)
+
+
+def test_latest_names_the_newest_published_release(published):
+    newer = build_release(start_release(published.dataset, version="2.0").pk, publish=True)
+    assert get_release(published.dataset, "latest") == newer
+    assert get_release(published.dataset, "1.0") == published
+    assert get_release(published.dataset, "9.9") is None
+
+
+def test_a_release_is_built_then_published_atomically(datasets):
+    generate_demo_data(rows=500, seed=4, days=7)
+    release = build_release(start_release(datasets[0]).pk, publish=False)
+    assert release.status == "built" and release.companion.status == "built"
+    # Built but unpublished: invisible, and its rows can still be discarded.
+    assert get_release(datasets[0], "latest") is None
+    release = publish_release(release)
+    release.companion.refresh_from_db()
+    assert release.status == release.companion.status == "published"
+    assert release.published_at == release.companion.published_at
+    # Building again is a no-op: only a release still building is built.
+    assert build_release(release.pk).status == "published"
+
+
+def test_a_version_cannot_be_reused(published):
+    with pytest.raises(ReleaseError):
+        start_release(published.dataset, version="1.0")
+
+
+def test_a_failed_build_is_marked_failed_and_leaves_no_table(datasets, monkeypatch):
+    from moderation_data import releases
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(releases, "_checksum", explode)
+    release = start_release(datasets[0])
+    with pytest.raises(RuntimeError):
+        build_release(release.pk)
+    release.refresh_from_db()
+    assert release.status == "failed" and "disk full" in release.error
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s)", [f"moderation_data_release_rows_{release.pk}"])
+        assert cursor.fetchone()[0] is None
