@@ -216,7 +216,7 @@ def main() -> int:
         [
             "| measure | value |",
             "| --- | --- |",
-            f"| release rows | {release['row_count']:,} (build {release.get('build_seconds') or '?'} s) |",
+            f"| release rows | {release['row_count']:,} (built in {float(release.get('build_seconds') or 0):.0f} s) |",
             f"| API, page_size={PAGE}, all pages (gunicorn) | {api_rate:,.0f} rows/s ({api_seconds:.1f} s) |",
             f"| raw psycopg fetch (ceiling) | {raw_rate:,.0f} rows/s ({raw_seconds:.1f} s) |",
             f"| Datasette 0.65, SQLite, _size={PAGE} | {ds_rate:,.0f} rows/s ({ds_seconds:.1f} s) |",

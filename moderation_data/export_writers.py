@@ -7,7 +7,7 @@ as they arrive. Parquet reads the same ``COPY`` CSV stream with pyarrow's stream
 query, fields, project and row range, so a re-run writes byte-identical files.
 
 Formats:
-- CSV (RFC 4180 quoting, UTF-8, header row, ``\\n`` line ends): booleans ``true``/``false``, dates
+- CSV (RFC 4180: quoting, CRLF line ends; UTF-8, header row): booleans ``true``/``false``, dates
   ``YYYY-MM-DD``, list fields as a JSON array in one cell, null as an empty unquoted cell.
 - JSONL: one JSON object per line, the records API's representation of a row.
 - Parquet: date32 dates, booleans, ``list<string>`` lists, strings otherwise; snappy.
@@ -95,7 +95,7 @@ def chunk_sql(query: RecordsQuery, *, project_id: str, fmt: str, after_row_id: i
 
 
 def csv_header(query: RecordsQuery) -> bytes:
-    return (",".join(query.selected) + "\n").encode()
+    return (",".join(query.selected) + "\r\n").encode()
 
 
 class _Throttle:
@@ -128,11 +128,16 @@ def _copy_rows(cursor, sql: str, params: list, sink: Callable[[bytes], None], th
     return rows
 
 
-def write_text_chunk(cursor, sql: str, params: list, out: BinaryIO, progress: Progress) -> int:
-    """CSV or JSONL: the COPY bytes, as they arrive. Returns the number of rows written."""
+def write_text_chunk(cursor, sql: str, params: list, out: BinaryIO, progress: Progress, *, crlf: bool = False) -> int:
+    """CSV or JSONL: the COPY bytes, as they arrive. Returns the number of rows written.
+
+    CSV lines end in CRLF (RFC 4180): each COPY message is exactly one row ending in LF.
+    """
     throttle = _Throttle(progress)
     buffer = io.BufferedWriter(_Unclosable(out), buffer_size=1 << 20)
-    rows = _copy_rows(cursor, sql, params, buffer.write, throttle)
+    write = buffer.write
+    sink = (lambda data: write(bytes(data)[:-1] + b"\r\n")) if crlf else write
+    rows = _copy_rows(cursor, sql, params, sink, throttle)
     buffer.flush()
     throttle(rows, force=True)
     return rows
@@ -266,7 +271,7 @@ def write_chunk(
     with raw_connection.cursor() as cursor:
         if fmt == "parquet":
             return write_parquet_chunk(cursor, sql, params, out, progress, parquet_schema(query))
-        return write_text_chunk(cursor, sql, params, out, progress)
+        return write_text_chunk(cursor, sql, params, out, progress, crlf=fmt == "csv")
 
 
 def combine_parts(fmt: str, query: RecordsQuery, parts: list[BinaryIO], out: BinaryIO, progress: Callable) -> None:

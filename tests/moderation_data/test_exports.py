@@ -103,6 +103,8 @@ def test_csv_has_a_header_and_parquet_has_typed_columns(export_worker):
     wait_for_export(client, parquet_id)
     _, content, response = download(client, csv_id)
     assert content.decode().splitlines()[0] == ",".join(FIELDS)
+    # RFC 4180: every line, the header's included, ends in CRLF.
+    assert content.endswith(b"\r\n") and content.count(b"\n") == content.count(b"\r\n") > 1
     assert response["Content-Type"].startswith("text/csv")
     _, content, _ = download(client, parquet_id)
     parquet = pq.ParquetFile(io.BytesIO(content))
