@@ -49,9 +49,10 @@ import json, os, time, django
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "platform_api.settings")
 django.setup()
 from django.db import connection
-from moderation_data import export_writers, records
-from moderation_data.models import Dataset
-from moderation_data.selectors import get_release
+from moderation_data.exports import writers as export_writers
+from moderation_data.query import records
+from moderation_data.catalog.models import Dataset
+from moderation_data.releases.selectors import get_release
 from researchers.models import AccessGrant
 release = get_release(Dataset.objects.get(slug="moderation-decisions"), "latest")
 query = records.build_query(release, body_query=None)

@@ -7,9 +7,7 @@ from platform_api import views
 urlpatterns = [
     path("", views.api_root, name="api-root"),
     path("", include("researchers.api_urls")),
-    path("", include("moderation_data.api_urls")),
-    path("", include("moderation_data.query_urls")),
-    path("", include("moderation_data.export_urls")),
+    path("", include("moderation_data.urls")),
     # Anything else under /api/v1/ is an enveloped 404, whatever DEBUG says.
     re_path(r"^.*$", views.api_not_found, name="_api-not-found"),
 ]

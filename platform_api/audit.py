@@ -1,4 +1,4 @@
-"""Writing and verifying the hash-chained audit log (SPEC §3.8)."""
+"""Writing and verifying the hash-chained audit log (docs/api.md)."""
 
 from __future__ import annotations
 

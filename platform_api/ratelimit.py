@@ -33,6 +33,16 @@ def client() -> redis.Redis:
     return _client_for(settings.REDIS_URL)
 
 
+def clock() -> float:
+    """Seconds since the epoch: the limiter's only time source (tests replace it to pick a window)."""
+    return time.time()
+
+
+def key_prefix() -> str:
+    """The prefix of every limiter key (``RATELIMIT_KEY_PREFIX``; tests give each test its own)."""
+    return settings.RATELIMIT_KEY_PREFIX
+
+
 # KEYS: one counter per window. ARGV: cost, then (limit, ttl_seconds) per key.
 # Returns: admitted (1/0), then for each window: its count after this call, and its ttl.
 _ADMIT = """
@@ -104,9 +114,8 @@ class Window:
 
     @classmethod
     def fixed(cls, *, name: str, limit: int, seconds: int, scope: str, at: float | None = None) -> Window:
-        index = int(time.time() if at is None else at) // seconds
-        prefix = settings.CACHES["default"]["KEY_PREFIX"]
-        return cls(name=name, limit=limit, seconds=seconds, key=f"{prefix}:rl:{scope}:{name}:{index}")
+        index = int(clock() if at is None else at) // seconds
+        return cls(name=name, limit=limit, seconds=seconds, key=f"{key_prefix()}:{scope}:{name}:{index}")
 
     @property
     def ttl(self) -> int:
@@ -114,7 +123,7 @@ class Window:
 
 
 @dataclasses.dataclass(frozen=True)
-class Decision:
+class Admission:
     admitted: bool
     windows: tuple[tuple[Window, int, int], ...]  # (window, count, seconds to reset)
 
@@ -131,14 +140,14 @@ class Decision:
         return {"RateLimit-Policy": policy, "RateLimit": f'"{window.name}";r={remaining};t={max(0, ttl)}'}
 
 
-def admit(windows: list[Window], *, cost: int = 1) -> Decision:
+def admit(windows: list[Window], *, cost: int = 1) -> Admission:
     """Count one request (``cost`` units) in every window, or in none if any is full."""
     args: list[int] = [cost]
     for window in windows:
         args += [window.limit, window.ttl]
     raw = _script(_ADMIT)(keys=[w.key for w in windows], args=args)
     results = tuple((w, int(raw[1 + 2 * i]), int(raw[2 + 2 * i])) for i, w in enumerate(windows))
-    return Decision(admitted=bool(raw[0]), windows=results)
+    return Admission(admitted=bool(raw[0]), windows=results)
 
 
 def refund(windows: list[Window], *, amount: int = 1) -> None:
@@ -165,34 +174,6 @@ def reserve(window: Window, wanted: int) -> Reservation:
     return Reservation(window=window, taken=int(taken), count=int(count), ttl=int(ttl))
 
 
-# --------------------------------------------------------------------------- per-grant windows
-
-
-def grant_request_windows(grant) -> list[Window]:
-    scope = f"grant:{grant.pk}"
-    return [
-        Window.fixed(name="minute", limit=grant.requests_per_minute, seconds=60, scope=scope),
-        Window.fixed(name="day", limit=grant.requests_per_day, seconds=DAY, scope=scope),
-    ]
-
-
-def grant_records_window(grant) -> Window:
-    return Window.fixed(name="records", limit=grant.records_per_day, seconds=DAY, scope=f"grant:{grant.pk}")
-
-
 def next_utc_midnight(now: dt.datetime | None = None) -> dt.datetime:
     now = now or dt.datetime.now(dt.UTC)
     return (now + dt.timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
-
-
-def usage_today(grant_id: int) -> dict:
-    """Today's (UTC) admitted requests and records of a grant, and when the window resets."""
-    scope = f"grant:{grant_id}"
-    day = Window.fixed(name="day", limit=0, seconds=DAY, scope=scope)
-    records = Window.fixed(name="records", limit=0, seconds=DAY, scope=scope)
-    requests_count, records_count = client().mget(day.key, records.key)
-    return {
-        "requests": int(requests_count or 0),
-        "records": int(records_count or 0),
-        "resets_at": next_utc_midnight().isoformat().replace("+00:00", "Z"),
-    }

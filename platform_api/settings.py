@@ -13,6 +13,7 @@ from platform_api.env import (
     env_bool,
     env_int,
     env_list,
+    env_required,
     env_secret,
     env_str,
     parse_database_url,
@@ -21,6 +22,7 @@ from platform_api.env import (
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+_EMBEDDED_HINT = "or run through manage.py / make demo, which use the embedded servers under .local/"
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
 SECRET_KEY = env_secret(
@@ -33,14 +35,9 @@ ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
 # --------------------------------------------------------------------------- services
-# Without DATABASE_URL / REDIS_URL the embedded servers under .local/ are used (started
-# on demand); nothing outside platform_api.embedded knows the difference.
-_database_url = env_str("DATABASE_URL")
-if _database_url is None:
-    from platform_api import embedded
-
-    _database_url = embedded.database_url()
-DATABASES = {"default": parse_database_url(_database_url)}
+# Required. From a checkout, manage.py and the test plugin fill them with the embedded servers
+# under .local/ (platform_api.embedded); importing this module starts nothing.
+DATABASES = {"default": parse_database_url(env_required("DATABASE_URL", hint=_EMBEDDED_HINT))}
 DATABASES["default"].setdefault("OPTIONS", {})
 DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 5, min_value=1))
 DATABASES["default"]["TEST"] = {"NAME": env_str("DATABASE_TEST_NAME")}
@@ -48,12 +45,7 @@ if env_bool("DATABASE_ALLOW_TRUNCATE", False):
     # Only the test suite sets this: its flush between tests TRUNCATEs the append-only tables.
     DATABASES["default"]["OPTIONS"]["options"] = "-c platform.allow_truncate=on"
 
-_redis_url = env_str("REDIS_URL")
-if _redis_url is None:
-    from platform_api import embedded
-
-    _redis_url = embedded.redis_url()
-REDIS_URL = parse_redis_url(_redis_url)
+REDIS_URL = parse_redis_url(env_required("REDIS_URL", hint=_EMBEDDED_HINT))
 
 CACHES = {
     "default": {
@@ -63,6 +55,8 @@ CACHES = {
         "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 5},
     }
 }
+# Keys of the rate limiter and quotas (platform_api.ratelimit).
+RATELIMIT_KEY_PREFIX = env_str("RATELIMIT_KEY_PREFIX", f"{CACHES['default']['KEY_PREFIX']}:rl")
 
 # --------------------------------------------------------------------------- applications
 INSTALLED_APPS = [
@@ -126,7 +120,6 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / ".local" / "static")))
-STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns about a missing one
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
@@ -188,7 +181,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["researchers.authentication.GrantTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["researchers.permissions.HasActiveGrant"],
     # Every request of a research client counts against its grant's limits (public views opt out).
-    "DEFAULT_THROTTLE_CLASSES": ["platform_api.throttling.GrantRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["researchers.throttling.GrantRateThrottle"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "platform_api.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
@@ -200,8 +193,6 @@ QUERY_STATEMENT_TIMEOUT_MS = env_int("QUERY_STATEMENT_TIMEOUT_MS", 15_000, min_v
 # Anonymous limits for the public endpoints, per client IP.
 PUBLIC_RATE_LIMIT_PER_MINUTE = env_int("PUBLIC_RATE_LIMIT_PER_MINUTE", 60, min_value=1)
 PUBLIC_RATE_LIMIT_PER_DAY = env_int("PUBLIC_RATE_LIMIT_PER_DAY", 5000, min_value=1)
-from moderation_data.query_schema import QUERY_COMPONENTS  # noqa: E402 - plain data
-
 SPECTACULAR_SETTINGS = {
     "TITLE": "Researcher data-access API",
     "DESCRIPTION": (
@@ -211,7 +202,6 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
-    "APPEND_COMPONENTS": {"schemas": QUERY_COMPONENTS},
     # Several components have a `status`; name the enums so none gets a hash-suffixed name.
     "ENUM_NAME_OVERRIDES": {"HealthStatusEnum": ["ok", "unavailable"]},
 }

@@ -6,7 +6,7 @@ from django.conf import settings
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
-from platform_api.ratelimit import Decision, Window, admit, grant_request_windows
+from platform_api.ratelimit import Admission, Window, admit
 
 
 def attach_headers(request: Request, headers: dict[str, str]) -> None:
@@ -20,8 +20,10 @@ def _charged(request: Request, windows: list[Window]) -> None:
     getattr(request, "_request", request).ratelimit_charged = windows
 
 
-class _LimiterThrottle(BaseThrottle):
-    decision: Decision
+class LimiterThrottle(BaseThrottle):
+    """A throttle over the exact limiter: subclasses name the windows a request counts in."""
+
+    admission: Admission
 
     def windows(self, request: Request) -> list[Window] | None:
         raise NotImplementedError
@@ -30,17 +32,17 @@ class _LimiterThrottle(BaseThrottle):
         windows = self.windows(request)
         if not windows:
             return True
-        self.decision = admit(windows)
-        attach_headers(request, self.decision.headers())
-        if self.decision.admitted:
+        self.admission = admit(windows)
+        attach_headers(request, self.admission.headers())
+        if self.admission.admitted:
             _charged(request, windows)
-        return self.decision.admitted
+        return self.admission.admitted
 
     def wait(self) -> float:
-        return float(self.decision.retry_after)
+        return float(self.admission.retry_after)
 
 
-class PublicAnonThrottle(_LimiterThrottle):
+class PublicAnonThrottle(LimiterThrottle):
     """Anonymous, per-IP limit for public endpoints (PUBLIC_RATE_LIMIT_PER_MINUTE / _PER_DAY)."""
 
     def windows(self, request: Request) -> list[Window]:
@@ -49,13 +51,3 @@ class PublicAnonThrottle(_LimiterThrottle):
             Window.fixed(name="minute", limit=settings.PUBLIC_RATE_LIMIT_PER_MINUTE, seconds=60, scope=scope),
             Window.fixed(name="day", limit=settings.PUBLIC_RATE_LIMIT_PER_DAY, seconds=86_400, scope=scope),
         ]
-
-
-class GrantRateThrottle(_LimiterThrottle):
-    """Per-grant requests per minute and per UTC day, limits read from the grant (editable in admin)."""
-
-    def windows(self, request: Request) -> list[Window] | None:
-        grant = getattr(request.auth, "grant", None) if request.auth is not None else None
-        if grant is None:
-            return None
-        return grant_request_windows(grant)

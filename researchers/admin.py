@@ -18,7 +18,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from oauth2_provider import models as oauth_models
 
-from moderation_data.models import Dataset
+from moderation_data.catalog.models import Dataset
 from platform_api.errors import PlatformError
 from researchers import services
 from researchers.forms import DatasetsField

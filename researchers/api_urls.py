@@ -1,7 +1,5 @@
-from django.urls import path
+"""The app's API routes (mounted under /api/v1/ by platform_api)."""
 
-from researchers import api_views
+from researchers.api_views import urlpatterns
 
-urlpatterns = [
-    path("me", api_views.me, name="me"),
-]
+__all__ = ["urlpatterns"]

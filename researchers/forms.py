@@ -6,7 +6,7 @@ from django import forms
 from django.contrib.auth import get_user_model, password_validation
 from django.contrib.auth.forms import AuthenticationForm
 
-from moderation_data.models import Dataset
+from moderation_data.catalog.models import Dataset
 from researchers.models import (
     COUNTRY_CODE,
     Organisation,

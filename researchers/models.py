@@ -15,6 +15,9 @@ from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.utils import timezone
 
+# The OAuth scope of bulk exports (dataset scopes are ``Dataset.scope``).
+EXPORTS_SCOPE = "exports"
+
 COUNTRY_CODE = RegexValidator(r"^[A-Z]{2}$", "Use the two-letter ISO 3166 country code, e.g. DE.")
 
 
@@ -265,10 +268,12 @@ class AccessGrant(models.Model):
         return self.valid_from <= (on or today())
 
     def scope_names(self) -> list[str]:
-        """The OAuth scopes this grant allows: one per dataset, plus ``exports`` where allowed."""
-        scopes = [f"dataset:{slug}" for slug in sorted(d.slug for d in self.datasets.all())]
+        """The OAuth scopes this grant allows: one per dataset it may read, plus ``exports`` where allowed."""
+        from moderation_data.catalog.models import Dataset
+
+        scopes = [dataset.scope for dataset in Dataset.objects.visible_to(self)]
         if self.allows_exports:
-            scopes.append("exports")
+            scopes.append(EXPORTS_SCOPE)
         return scopes
 
     @property

@@ -23,7 +23,7 @@ from rest_framework.throttling import BaseThrottle
 
 from platform_api.errors import envelope
 from platform_api.middleware import set_log_client
-from researchers.models import AccessGrant
+from researchers.models import EXPORTS_SCOPE, AccessGrant
 
 logger = logging.getLogger(__name__)
 
@@ -42,10 +42,10 @@ class GrantScopes(BaseScopes):
     """Scopes come from the client's grant: ``dataset:<slug>`` per granted dataset, ``exports`` if allowed."""
 
     def get_all_scopes(self) -> dict[str, str]:
-        from moderation_data.models import Dataset
+        from moderation_data.catalog.models import Dataset
 
-        scopes = {f"dataset:{d.slug}": f"Read {d.title}" for d in Dataset.objects.all()}
-        scopes["exports"] = "Create and download bulk exports"
+        scopes = {d.scope: f"Read {d.title}" for d in Dataset.objects.all()}
+        scopes[EXPORTS_SCOPE] = "Create and download bulk exports"
         return scopes
 
     def get_available_scopes(self, application=None, request=None, *args, **kwargs) -> list[str]:

@@ -1,4 +1,4 @@
-"""DRF permissions answering SPEC's codes: 401 without a grant, 403 scope_missing / permission_denied."""
+"""DRF permissions answering the documented error codes: 401 without a grant, 403 scope_missing / permission_denied."""
 
 from __future__ import annotations
 
@@ -6,11 +6,14 @@ from rest_framework.exceptions import NotAuthenticated
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
+from moderation_data.catalog.models import scope_for
 from platform_api.errors import GrantInactive, PermissionDeniedError, ScopeMissing
 from researchers.authentication import grant_of
+from researchers.models import EXPORTS_SCOPE
 
 
-def _token_scopes(request: Request) -> set[str]:
+def token_scopes(request: Request) -> set[str]:
+    """The scopes of the request's access token (empty when anonymous)."""
     return set((getattr(request.auth, "scope", "") or "").split())
 
 
@@ -32,9 +35,9 @@ class HasDatasetScope(HasActiveGrant):
     def has_permission(self, request: Request, view) -> bool:
         super().has_permission(request, view)
         slug = view.kwargs.get("slug", "")
-        scope = f"dataset:{slug}"
+        scope = scope_for(slug)
         grant = grant_of(request)
-        if scope not in _token_scopes(request) or scope not in grant.scope_names():
+        if scope not in token_scopes(request) or scope not in grant.scope_names():
             raise ScopeMissing(f"This token lacks the scope {scope}.", detail={"required_scope": scope})
         return True
 
@@ -44,8 +47,10 @@ class HasExportsScope(HasActiveGrant):
 
     def has_permission(self, request: Request, view) -> bool:
         super().has_permission(request, view)
-        if "exports" not in _token_scopes(request) or not grant_of(request).allows_exports:
-            raise ScopeMissing("This token lacks the scope exports.", detail={"required_scope": "exports"})
+        if EXPORTS_SCOPE not in token_scopes(request) or not grant_of(request).allows_exports:
+            raise ScopeMissing(
+                f"This token lacks the scope {EXPORTS_SCOPE}.", detail={"required_scope": EXPORTS_SCOPE}
+            )
         return True
 
 

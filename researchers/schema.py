@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
+from moderation_data.catalog.models import ROW_LEVEL_SLUG, SUMMARY_SLUG, scope_for
+from researchers.models import EXPORTS_SCOPE
+
 
 class GrantTokenAuthenticationScheme(OpenApiAuthenticationExtension):
     target_class = "researchers.authentication.GrantTokenAuthentication"
@@ -22,9 +25,8 @@ class GrantTokenAuthenticationScheme(OpenApiAuthenticationExtension):
                 "clientCredentials": {
                     "tokenUrl": "/oauth/token/",
                     "scopes": {
-                        "exports": "Create and download bulk exports",
-                        "dataset:moderation-decisions": "Read the moderation-decisions dataset",
-                        "dataset:enforcement-summary": "Read the enforcement-summary dataset",
+                        EXPORTS_SCOPE: "Create and download bulk exports",
+                        **{scope_for(slug): f"Read the {slug} dataset" for slug in (ROW_LEVEL_SLUG, SUMMARY_SLUG)},
                     },
                 }
             },

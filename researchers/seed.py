@@ -6,7 +6,7 @@ import secrets
 
 from django.db import transaction
 
-from moderation_data.models import Dataset
+from moderation_data.catalog.models import Dataset
 from researchers import services
 from researchers.models import Modality
 

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, QuerySet
+import datetime as dt
 
+from django.db.models import Count, Prefetch, Q, QuerySet, Sum
+from django.db.models.functions import TruncDate
+
+from platform_api.models import AccessEvent
 from researchers.models import AccessGrant, ApplicationTransition, ResearchApplication
+from researchers.quotas import usage_today
 
 
 def applications_of(user) -> QuerySet[ResearchApplication]:
@@ -47,3 +52,33 @@ def team_of(application: ResearchApplication) -> list[dict]:
             name, _, rest = line.strip().partition(",")
             team.append({"name": name.strip(), "role": rest.strip() or "team member", "orcid": None})
     return team
+
+
+def usage_of(grant: AccessGrant, *, days: int = 30) -> dict:
+    """A grant's usage: today's counters against its quotas, and requests/records per day from the audit log."""
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(days=days)
+    # Admitted requests that did not fail on our side: what the quotas counted.
+    per_day = (
+        AccessEvent.objects.of_grant(grant)
+        .filter(occurred_at__gte=since, status__lt=500)
+        .exclude(status=429)
+        .annotate(day=TruncDate("occurred_at", tzinfo=dt.UTC))
+        .values("day")
+        .annotate(requests=Count("id"), records=Sum("rows_returned"), refused=Count("id", filter=Q(status__gte=400)))
+        .order_by("-day")
+    )
+    today = usage_today(grant)
+    return {
+        "today": {
+            "requests": today["requests"],
+            "records": today["records"],
+            "requests_remaining": max(0, grant.requests_per_day - today["requests"]),
+            "records_remaining": max(0, grant.records_per_day - today["records"]),
+            "resets_at": today["resets_at"],
+        },
+        "quotas": grant.quotas,
+        "days": [
+            {"day": d["day"], "requests": d["requests"], "records": d["records"] or 0, "refused": d["refused"]}
+            for d in per_day
+        ],
+    }

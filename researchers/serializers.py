@@ -40,3 +40,24 @@ class MeSerializer(serializers.Serializer):
     scopes = serializers.ListField(child=serializers.CharField(), help_text="The scopes of this token.")
     quotas = MeQuotasSerializer()
     usage_today = MeUsageTodaySerializer()
+
+
+class UsageTodaySerializer(serializers.Serializer):
+    requests = serializers.IntegerField()
+    records = serializers.IntegerField()
+    requests_remaining = serializers.IntegerField()
+    records_remaining = serializers.IntegerField()
+    resets_at = serializers.DateTimeField()
+
+
+class UsageDaySerializer(serializers.Serializer):
+    day = serializers.DateField()
+    requests = serializers.IntegerField()
+    records = serializers.IntegerField()
+    refused = serializers.IntegerField()
+
+
+class UsageSerializer(serializers.Serializer):
+    today = UsageTodaySerializer()
+    quotas = MeQuotasSerializer()
+    days = UsageDaySerializer(many=True)

@@ -19,7 +19,7 @@ from django.utils import timezone
 from oauth2_provider.generators import generate_client_secret
 from oauth2_provider.models import AccessToken, get_application_model
 
-from moderation_data.models import Dataset
+from moderation_data.catalog.models import Dataset
 from platform_api.errors import InvalidRequest
 from researchers.errors import InvalidTransition
 from researchers.models import (

@@ -13,8 +13,6 @@ import uuid
 import pytest
 from django.test import Client
 
-from platform_api.ratelimit import client as redis_client
-
 RELEASE_ROWS = 1500
 
 
@@ -36,15 +34,15 @@ class ResearchClient:
 
 
 def build_published_release(*, rows: int = RELEASE_ROWS, seed: int = 11, version: str | None = None):
-    from moderation_data.demo import generate_demo_data
-    from moderation_data.models import Dataset
-    from moderation_data.releases import build_release, start_release
+    from moderation_data.catalog.models import Dataset
+    from moderation_data.ingest.demo import generate_demo_data
+    from moderation_data.releases.services import build_release, start_release
     from tests.researchers.factories import ensure_datasets
 
     ensure_datasets()  # a transactional test's flush removes the migration-made catalog
     generate_demo_data(rows=rows, seed=seed)
     release = start_release(Dataset.objects.get(slug="moderation-decisions"), version=version)
-    return build_release(release.pk)
+    return build_release(release.pk, publish=True)
 
 
 @pytest.fixture
@@ -54,7 +52,7 @@ def release(db):
 
 def make_research_client(*, modality: str = "records_and_exports", datasets=None, scope: str | None = None, **quotas):
     """An approved application → grant → collected secret → a token from /oauth/token/."""
-    from moderation_data.models import Dataset
+    from moderation_data.catalog.models import Dataset
     from researchers import services
     from researchers.models import AccessGrant
     from tests.researchers.factories import StaffFactory, make_application
@@ -84,15 +82,17 @@ def researcher(db):
 
 
 @pytest.fixture(autouse=True)
-def _fresh_rate_limit_counters():
-    """Grant ids repeat across tests (rolled-back sequences do not): start every test with clean counters."""
-    from django.conf import settings
+def _own_rate_limit_keys(settings):
+    """Grant ids repeat across tests (rolled-back sequences): each test counts in its own key space.
 
-    prefix = settings.CACHES["default"]["KEY_PREFIX"]
-    redis = redis_client()
-    for key in redis.scan_iter(match=f"{prefix}:rl:*", count=1000):
-        redis.delete(key)
-    yield
+    Nothing is flushed, so tests (and xdist workers) sharing one Redis never disturb each other;
+    the keys expire on their own.
+    """
+    namespace = uuid.uuid4().hex[:12]
+    settings.RATELIMIT_KEY_PREFIX = f"{settings.RATELIMIT_KEY_PREFIX}:{namespace}"
+    # The token endpoint's brute-force counters live in the cache: give them a fresh namespace too.
+    cache = dict(settings.CACHES["default"], KEY_PREFIX=f"{settings.CACHES['default']['KEY_PREFIX']}:{namespace}")
+    settings.CACHES = {**settings.CACHES, "default": cache}
 
 
 def unique_ip() -> str:

@@ -37,6 +37,7 @@ def subprocess_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env["DATABASE_URL"] = database_url_of(connection.settings_dict)
     env["REDIS_URL"] = settings.REDIS_URL
+    env["RATELIMIT_KEY_PREFIX"] = settings.RATELIMIT_KEY_PREFIX
     env["PLATFORM_EMBEDDED_SUPERVISED"] = "1"
     env.update(extra)
     return env
@@ -57,6 +58,9 @@ class WorkerProcess:
         self.concurrency = concurrency
         self.pool = pool
         self.extra_env = extra_env or {}
+        # Faults are injected by a test-only app module wrapping the real one (tests/fault_injection.py).
+        faults = any(key.startswith("EXPORT_TEST_") for key in self.extra_env)
+        self.app = "tests.fault_injection" if faults else "platform_api"
         self.name = f"w{uuid.uuid4().hex[:10]}"
         self.proc: subprocess.Popen | None = None
         self.log_path = BASE_DIR / ".local" / "test-logs" / f"worker-{self.name}.log"
@@ -66,7 +70,7 @@ class WorkerProcess:
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [
-                sys.executable, "-m", "celery", "-A", "platform_api", "worker",
+                sys.executable, "-m", "celery", "-A", self.app, "worker",
                 "-Q", self.queue, "-c", str(self.concurrency), "-P", self.pool,
                 "-n", f"{self.name}@%h", "-l", "INFO", "--without-gossip", "--without-mingle",
             ],

@@ -3,7 +3,7 @@
 - ``moderation_data_release``: once published (or withdrawn) a release's row may change only by
   being withdrawn (status, withdrawn_at, withdrawn_reason); it can never be deleted.
 - each release's rows table gets ``moderation_data_frozen`` triggers when it is published (see
-  ``moderation_data.releases``): any INSERT, UPDATE, DELETE or TRUNCATE fails.
+  ``moderation_data.releases.build``): any INSERT, UPDATE, DELETE or TRUNCATE fails.
 - ``moderation_data_enforcementsummarycell``: rows of a published release cannot change.
 """
 

@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from moderation_data.demo import generate_demo_data
-from moderation_data.models import Dataset, Release
-from moderation_data.services import build_release, create_import_run, run_import, start_release
+from moderation_data.catalog.models import Dataset
+from moderation_data.ingest.demo import generate_demo_data
+from moderation_data.ingest.services import create_import_run, run_import
+from moderation_data.releases.models import Release
+from moderation_data.releases.services import build_release, start_release
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 DSA_V1 = FIXTURES / "dsa_tdb_sor_v1_schema_real_excerpt_2024-03-14.csv"

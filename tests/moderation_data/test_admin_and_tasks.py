@@ -8,9 +8,10 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from moderation_data.demo import generate_demo_data
-from moderation_data.models import Decision, ImportRun, Release
-from moderation_data.services import build_release, start_release
+from moderation_data.ingest.demo import generate_demo_data
+from moderation_data.ingest.models import Decision, ImportRun
+from moderation_data.releases.models import Release
+from moderation_data.releases.services import build_release, start_release
 
 from .conftest import DSA_V2, ensure_datasets
 
@@ -26,7 +27,7 @@ def _wait_for(predicate, timeout: float = 60):
 
 
 @pytest.mark.slow
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_an_admin_upload_is_imported_by_a_worker_with_its_report(admin_client, celery_worker_process):
     lines = DSA_V2.read_bytes().splitlines(keepends=True)
     content = b"".join(lines[:3]) + lines[3].replace(b"DECISION_GROUND_INCOMPATIBLE_CONTENT", b"NOPE")
@@ -45,7 +46,7 @@ def test_an_admin_upload_is_imported_by_a_worker_with_its_report(admin_client, c
 
 
 @pytest.mark.slow
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_the_admin_build_button_builds_a_release_on_a_worker(admin_client, celery_worker_process):
     decisions, _ = ensure_datasets()
     generate_demo_data(rows=800, seed=9, days=10)

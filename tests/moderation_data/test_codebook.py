@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from moderation_data.codebook import codebook_for
-from moderation_data.enums import ENUMS_PATH, POLICY_TO_DSA, Category, Keyword, Policy
-from moderation_data.selectors import codebook_fields, iter_release_rows
+from moderation_data.catalog.codebook import codebook_for
+from moderation_data.catalog.enums import ENUMS_PATH, POLICY_TO_DSA, Category, Keyword, Policy
+from moderation_data.releases.selectors import codebook_fields, iter_release_rows
 
 SPEC_FIELDS = [
     "decision_id", "account_id", "content_id", "decided_on", "content_created_month", "subject_type", "content_type",

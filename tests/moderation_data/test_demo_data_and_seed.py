@@ -8,9 +8,10 @@ from collections import Counter
 import pytest
 from django.core.management import call_command
 
-from moderation_data.demo import generate_rows
-from moderation_data.models import Appeal, Decision, Release
-from moderation_data.seed import seed_demo_data
+from moderation_data.ingest.demo import generate_rows
+from moderation_data.ingest.models import Appeal, Decision
+from moderation_data.releases.models import Release
+from moderation_data.releases.seed import seed_demo_data
 
 from .conftest import ensure_datasets
 
@@ -68,7 +69,7 @@ def test_the_seed_step_publishes_a_release_once_for_the_same_data():
 def test_seed_demo_runs_the_data_step_first():
     from platform_api.management.commands.seed_demo import SEED_STEPS
 
-    assert SEED_STEPS[0] == "moderation_data.seed.seed_demo_data"
+    assert SEED_STEPS[0] == "moderation_data.releases.seed.seed_demo_data"
 
 
 def test_build_release_command_prints_the_statistics(capsys):

@@ -7,7 +7,7 @@ import uuid
 import pytest
 from django.db import connection
 
-from moderation_data.selectors import latest_summary_release
+from moderation_data.releases.selectors import latest_summary_release
 
 URL = "/api/v1/public/enforcement-summary"
 pytestmark = pytest.mark.django_db

@@ -1,4 +1,4 @@
-"""Bulk exports (SPEC §3.7) with a real Celery worker process and real Redis."""
+"""Bulk exports (docs/exports.md) with a real Celery worker process and real Redis."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ from django.conf import settings
 from django.db import connection
 from django.test import Client
 
-from moderation_data.export_models import Export, ExportChunk
-from moderation_data.exports import expire_exports, export_storage
-from moderation_data.selectors import codebook_fields
+from moderation_data.exports.models import Export, ExportChunk
+from moderation_data.exports.services import expire_exports, export_storage
+from moderation_data.releases.selectors import codebook_fields
 from platform_api.models import AccessEvent
-from platform_api.ratelimit import usage_today
+from researchers.quotas import usage_today
 from tests.api_fixtures import build_published_release, make_research_client
 from tests.moderation_data.exports_support import (
     EXPORT_DIR,
@@ -59,7 +59,7 @@ def error_code(response) -> str:
 
 
 def records_charged(grant) -> int:
-    return usage_today(grant.pk)["records"]
+    return usage_today(grant)["records"]
 
 
 # ----------------------------------------------------------------------------- round trips (worker)
@@ -411,7 +411,7 @@ def test_admin_lists_exports_and_cancels_them_with_a_refund(release, researcher,
 
 
 def test_export_tasks_are_acked_late_and_requeued_if_their_worker_dies():
-    from moderation_data import export_tasks
+    from moderation_data.exports import tasks as export_tasks
     from platform_api.celery import app
 
     for task in (export_tasks.run_export_task, export_tasks.run_export_chunk_task, export_tasks.finalize_export_task):

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from moderation_data.export_models import Export, ExportChunk
-from moderation_data.export_tasks import requeue_stuck_exports_task
-from platform_api.ratelimit import usage_today
+from moderation_data.exports.models import Export, ExportChunk
+from moderation_data.exports.tasks import requeue_stuck_exports_task
+from researchers.quotas import usage_today
 from tests.api_fixtures import build_published_release, make_research_client
 from tests.moderation_data.exports_support import (
     EXPORT_DIR,
@@ -124,7 +124,7 @@ def big_release():
 def test_an_export_survives_its_pool_child_being_killed_and_completes_exactly_once(big_release):
     client = make_research_client(**GENEROUS)
     clean = clean_run(client, "parquet")
-    charged = usage_today(client.grant.pk)["records"]
+    charged = usage_today(client.grant)["records"]
     worker = start_worker(**SLOW)
     try:
         export_id = request_export(client, format="parquet").json()["id"]
@@ -141,13 +141,13 @@ def test_an_export_survives_its_pool_child_being_killed_and_completes_exactly_on
         worker.stop()
     assert_exactly_once(export_id, body, clean, answers)
     assert ExportChunk.objects.get(export_id=export_id, index=killed_chunk).attempts == 2
-    assert usage_today(client.grant.pk)["records"] == charged + big_release.row_count
+    assert usage_today(client.grant)["records"] == charged + big_release.row_count
 
 
 def test_an_export_survives_its_whole_worker_being_killed_and_completes_exactly_once(big_release):
     client = make_research_client(**GENEROUS)
     clean = clean_run(client, "csv")
-    charged = usage_today(client.grant.pk)["records"]
+    charged = usage_today(client.grant)["records"]
     worker = start_worker(**SLOW)
     replacement = None
     try:
@@ -174,4 +174,4 @@ def test_an_export_survives_its_whole_worker_being_killed_and_completes_exactly_
             replacement.stop()
     assert_exactly_once(export_id, body, clean, answers)
     assert ExportChunk.objects.get(export_id=export_id, index=killed_chunk).attempts == 2
-    assert usage_today(client.grant.pk)["records"] == charged + big_release.row_count
+    assert usage_today(client.grant)["records"] == charged + big_release.row_count

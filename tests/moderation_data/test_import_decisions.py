@@ -1,4 +1,4 @@
-"""import_decisions (SPEC §2.1): both DSA schemas, JSONL, idempotence, precise error reports."""
+"""import_decisions (docs/data.md): both DSA schemas, JSONL, idempotence, precise error reports."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from moderation_data.models import Appeal, Decision, ImportRun
+from moderation_data.ingest.models import Appeal, Decision, ImportRun
 
 from .conftest import DSA_V1, DSA_V2, import_file
 

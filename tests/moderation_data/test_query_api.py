@@ -1,4 +1,4 @@
-"""The researcher query API: catalog, release metadata, records, count, usage (SPEC §3.2–3.4)."""
+"""The researcher query API: catalog, release metadata, records, count, usage (docs/query.md)."""
 
 from __future__ import annotations
 
@@ -79,7 +79,7 @@ def test_an_unknown_release_is_not_found(release, researcher):
 
 
 def test_a_withdrawn_release_answers_not_found_and_serves_no_rows(release, researcher):
-    from moderation_data.releases import withdraw_release
+    from moderation_data.releases.services import withdraw_release
 
     withdraw_release(release, reason="test")
     url = f"/api/v1/datasets/moderation-decisions/releases/{release.version}/records"

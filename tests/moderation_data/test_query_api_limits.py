@@ -1,4 +1,4 @@
-"""Rate limits and quotas of the query API: exact, atomic, shared across processes (SPEC §3.6)."""
+"""Rate limits and quotas of the query API: exact, atomic, shared across processes (docs/query.md)."""
 
 from __future__ import annotations
 

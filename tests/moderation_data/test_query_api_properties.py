@@ -10,7 +10,7 @@ from django.db import connection, transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from moderation_data.pseudonyms import project_pseudonym
+from moderation_data.releases.pseudonyms import project_pseudonym
 from tests.api_fixtures import build_published_release, make_research_client
 
 RECORDS = "/api/v1/datasets/moderation-decisions/releases/latest/records"

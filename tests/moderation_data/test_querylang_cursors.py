@@ -10,7 +10,7 @@ import string
 
 import pytest
 
-from moderation_data.querylang import cursor_key, decode_cursor, encode_cursor
+from moderation_data.query.language import cursor_key, decode_cursor, encode_cursor
 from platform_api.errors import InvalidCursor
 
 KEY = hashlib.sha256(b"test cursor key").digest()

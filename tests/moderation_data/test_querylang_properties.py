@@ -18,7 +18,7 @@ from django.http import QueryDict
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
-from moderation_data.querylang import (
+from moderation_data.query.language import (
     MAX_CONDITIONS,
     OPERATIONS_BY_TYPE,
     Field,

@@ -1,4 +1,4 @@
-"""Anonymization proofs (SPEC §2.2): allowlist, keyed pseudonyms, k-anonymity, control totals, checksum."""
+"""Anonymization proofs (docs/data.md): allowlist, keyed pseudonyms, k-anonymity, control totals, checksum."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ import hmac
 import pytest
 from django.db import connection
 
-from moderation_data import pseudonyms
-from moderation_data.demo import generate_demo_data
-from moderation_data.models import Decision, Release
-from moderation_data.selectors import codebook_fields, iter_release_rows, release_rows_table
+from moderation_data.ingest.demo import generate_demo_data
+from moderation_data.ingest.models import Decision
+from moderation_data.releases import pseudonyms
+from moderation_data.releases.models import Release
+from moderation_data.releases.selectors import codebook_fields, iter_release_rows, release_rows_table
 
 from .conftest import build
 

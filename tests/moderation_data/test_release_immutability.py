@@ -5,11 +5,16 @@ from __future__ import annotations
 import pytest
 from django.db import DatabaseError, connection, transaction
 
-from moderation_data.demo import generate_demo_data
-from moderation_data.models import EnforcementSummaryCell, Release
-from moderation_data.releases import ReleaseError
-from moderation_data.selectors import get_release, latest_summary_release, published_releases
-from moderation_data.services import build_release, publish_release, start_release, withdraw_release
+from moderation_data.ingest.demo import generate_demo_data
+from moderation_data.releases.models import EnforcementSummaryCell, Release
+from moderation_data.releases.selectors import get_release, latest_summary_release, published_releases
+from moderation_data.releases.services import (
+    ReleaseError,
+    build_release,
+    publish_release,
+    start_release,
+    withdraw_release,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -107,7 +112,7 @@ def test_a_release_is_built_then_published_atomically(datasets):
     assert release.status == release.companion.status == "published"
     assert release.published_at == release.companion.published_at
     # Building again is a no-op: only a release still building is built.
-    assert build_release(release.pk).status == "published"
+    assert build_release(release.pk, publish=True).status == "published"
 
 
 def test_a_version_cannot_be_reused(published):
@@ -116,7 +121,7 @@ def test_a_version_cannot_be_reused(published):
 
 
 def test_a_failed_build_is_marked_failed_and_leaves_no_table(datasets, monkeypatch):
-    from moderation_data import releases
+    from moderation_data.releases import build as releases
 
     def explode(*args, **kwargs):
         raise RuntimeError("disk full")
@@ -124,7 +129,7 @@ def test_a_failed_build_is_marked_failed_and_leaves_no_table(datasets, monkeypat
     monkeypatch.setattr(releases, "_checksum", explode)
     release = start_release(datasets[0])
     with pytest.raises(RuntimeError):
-        build_release(release.pk)
+        build_release(release.pk, publish=True)
     release.refresh_from_db()
     assert release.status == "failed" and "disk full" in release.error
     with connection.cursor() as cursor:

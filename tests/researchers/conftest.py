@@ -14,24 +14,6 @@ def fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
-@pytest.fixture(autouse=True)
-def clean_token_limits():
-    """The brute-force counters live in Redis and would leak between tests."""
-    _delete_oauth_fail_keys()
-    yield
-    _delete_oauth_fail_keys()
-
-
-def _delete_oauth_fail_keys() -> None:
-    import redis
-    from django.conf import settings
-
-    client = redis.Redis.from_url(settings.REDIS_URL)
-    for key in client.scan_iter(match=f"*{settings.CACHES['default']['KEY_PREFIX']}*oauth-fail*"):
-        client.delete(key)
-    client.close()
-
-
 @pytest.fixture
 def staff(db):
     return StaffFactory()

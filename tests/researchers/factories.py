@@ -5,7 +5,7 @@ import datetime as dt
 import factory
 from django.contrib.auth import get_user_model
 
-from moderation_data.models import Dataset
+from moderation_data.catalog.models import Dataset
 from researchers import services
 from researchers.models import Organisation, ResearchApplication, Researcher
 

@@ -1,4 +1,4 @@
-"""build_release DATASET [--version V] [--no-publish] (SPEC §2.2)."""
+"""build_release DATASET [--version V] [--no-publish] (docs/data.md)."""
 
 from __future__ import annotations
 
@@ -6,16 +6,15 @@ import datetime as dt
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from moderation_data.models import Dataset
-from moderation_data.releases import ReleaseError
-from moderation_data.services import build_release, start_release
+from moderation_data.catalog.models import Dataset
+from moderation_data.releases.services import ReleaseError, build_release, start_release
 
 
 class Command(BaseCommand):
     help = "Build an anonymized release of a dataset from the raw tier and publish it."
 
     def create_parser(self, prog_name: str, subcommand: str, **kwargs) -> CommandParser:
-        # --version names the release here (SPEC §2.2), replacing Django's own --version.
+        # --version names the release here (docs/data.md), replacing Django's own --version.
         return super().create_parser(prog_name, subcommand, conflict_handler="resolve", **kwargs)
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -1,4 +1,4 @@
-"""generate_demo_data --rows N [--seed S] (SPEC §2.1)."""
+"""generate_demo_data --rows N [--seed S] (docs/data.md)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from moderation_data.demo import generate_demo_data
+from moderation_data.ingest.demo import generate_demo_data
 
 
 class Command(BaseCommand):

@@ -1,4 +1,4 @@
-"""import_decisions PATH [--format dsa-csv|jsonl] [--strict] (SPEC §2.1)."""
+"""import_decisions PATH [--format dsa-csv|jsonl] [--strict] (docs/data.md)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from moderation_data.models import ImportRun
-from moderation_data.services import create_import_run, run_import
+from moderation_data.ingest.models import ImportRun
+from moderation_data.ingest.services import create_import_run, run_import
 
 MAX_PRINTED_PROBLEMS = 200
 

@@ -1,4 +1,4 @@
-"""seed_demo: idempotent demo data for `make demo` (SPEC §5)."""
+"""seed_demo: idempotent demo data for `make demo` (README.md)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from django.utils.module_loading import import_string
 # into the output; apps add their own (the researcher grant, the demo data release).
 SEED_STEPS: list[str] = [
     # First: the demo raw data and a published release of it (the grant below covers its datasets).
-    "moderation_data.seed.seed_demo_data",
+    "moderation_data.releases.seed.seed_demo_data",
     # Last: it grants the demo researcher every dataset the steps before it created.
     "researchers.seed.seed_demo_access",
 ]

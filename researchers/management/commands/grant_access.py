@@ -1,4 +1,4 @@
-"""grant_access: scripted onboarding of a researcher (SPEC §5)."""
+"""grant_access: scripted onboarding of a researcher (README.md)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from moderation_data.models import Dataset
+from moderation_data.catalog.models import Dataset
 from platform_api.errors import PlatformError
 from researchers import services
 from researchers.models import Modality

@@ -1,0 +1,148 @@
+"""The codebook: every field a dataset's releases expose, with its type, meaning and values.
+
+A codebook is stored on each release (``Release.codebook``, a list of field dicts) so it is
+versioned with the data; :func:`codebook_for` produces the current one for a new build. Field
+types: ``pseudonym``, ``date``, ``month``, ``enum``, ``list`` (of enum values), ``boolean``,
+``bucket`` (ordered labels), ``string``, ``integer``. Each field says which SQL ``column`` holds
+it in the release's rows table and which query ``operations`` apply.
+"""
+
+from __future__ import annotations
+
+from moderation_data.catalog import enums
+from moderation_data.query.language import OPERATIONS_BY_TYPE
+
+CODEBOOK_VERSION = "1"
+
+VIEWS_BUCKETS = [
+    {"value": "0", "label": "no views", "min": 0, "max": 0},
+    {"value": "1-100", "label": "1 to 100 views", "min": 1, "max": 100},
+    {"value": "101-1000", "label": "101 to 1,000 views", "min": 101, "max": 1000},
+    {"value": "1001-10000", "label": "1,001 to 10,000 views", "min": 1001, "max": 10000},
+    {"value": ">10000", "label": "more than 10,000 views", "min": 10001, "max": None},
+]
+TIME_TO_ACTION_BUCKETS = [
+    {"value": "<1h", "label": "under one hour", "min_seconds": 0, "max_seconds": 3599},
+    {"value": "1-24h", "label": "one hour to one day", "min_seconds": 3600, "max_seconds": 86399},
+    {"value": "1-7d", "label": "one to seven days", "min_seconds": 86400, "max_seconds": 604799},
+    {"value": ">7d", "label": "more than seven days", "min_seconds": 604800, "max_seconds": None},
+]
+GRANULARITIES = [
+    {"value": "day", "label": "exact day"},
+    {"value": "week", "label": "generalized to the ISO week (decided_on is its Monday)"},
+    {"value": "month", "label": "generalized to the month (decided_on is its first day)"},
+]
+
+
+def _values(choices) -> list[dict]:
+    return [{"value": value, "label": str(label)} for value, label in choices.choices]
+
+
+def _country_values() -> list[dict]:
+    return [{"value": code, "label": code} for code in enums.EUROPEAN_COUNTRY_CODES] + [
+        {"value": code, "label": label} for code, label in enums.REGION_LABELS.items()
+    ]
+
+
+def _language_values() -> list[dict]:
+    return [{"value": code, "label": name} for code, name in enums.LANGUAGES.items()] + [
+        {"value": enums.OTHER_LANGUAGE, "label": "Other (generalized for k-anonymity)"}
+    ]
+
+
+def _field(name: str, type_: str, description: str, *, filterable: bool = True, values=None, buckets=None,
+           nullable: bool = True, open_values: bool = False) -> dict:  # fmt: skip
+    entry = {
+        "name": name,
+        "type": type_,
+        "description": description,
+        "filterable": filterable,
+        # The query language decides which operations a type takes; the codebook only reports it.
+        "operations": list(OPERATIONS_BY_TYPE[type_]) if filterable else [],
+        "column": name,
+        "nullable": nullable,
+    }
+    if values is not None:
+        entry["values"] = values
+        # Country codes outside the EEA are valid too: the list is the common ones, not a closed set.
+        entry["closed"] = not open_values
+    if buckets is not None:
+        entry["buckets"] = buckets
+        entry["values"] = [{"value": b["value"], "label": b["label"]} for b in buckets]
+        entry["closed"] = True
+    return entry
+
+
+def moderation_decisions_codebook() -> list[dict]:
+    yes_no = "true or false"
+    return [
+        _field("decision_id", "pseudonym", "The decision, as a pseudonym keyed to your project.", filterable=False,
+               nullable=False),
+        _field("account_id", "pseudonym", "The account concerned, as a pseudonym keyed to your project: stable "
+               "within your project and release series, unlinkable to other projects' pseudonyms.", filterable=False),
+        _field("content_id", "pseudonym", "The content item, as a pseudonym keyed to your project.", filterable=False),
+        _field("decided_on", "date", "Day the decision was taken (UTC). Where k-anonymity required it, the first "
+               "day of the week or month instead; see decided_on_granularity.", nullable=False),
+        _field("decided_on_granularity", "enum", "Precision of decided_on.", values=GRANULARITIES, nullable=False),
+        _field("content_created_month", "month", "Month the content was created (YYYY-MM)."),
+        _field("subject_type", "enum", "Whether the decision concerned a content item or an account.",
+               values=_values(enums.SubjectType)),
+        _field("content_type", "list", "DSA content types of the item (any element matches).",
+               values=_values(enums.ContentType)),
+        _field("decision_visibility", "list", "DSA visibility restrictions applied (any element matches).",
+               values=_values(enums.DecisionVisibility)),
+        _field("decision_monetary", "enum", "DSA monetary restriction.", values=_values(enums.DecisionMonetary)),
+        _field("decision_provision", "enum", "DSA restriction of the provision of the service.",
+               values=_values(enums.DecisionProvision)),
+        _field("decision_account", "enum", "DSA account restriction.", values=_values(enums.DecisionAccount)),
+        _field("account_type", "enum", "DSA account type (quasi-identifier).", values=_values(enums.AccountType)),
+        _field("decision_ground", "enum", "Illegal content or incompatibility with the terms and conditions.",
+               values=_values(enums.DecisionGround)),
+        _field("category", "enum", "DSA statement category.", values=_values(enums.Category)),
+        _field("category_specification", "list", "DSA keywords specifying the category (any element matches).",
+               values=_values(enums.Keyword)),
+        _field("policy", "enum", "The platform's policy that was enforced.", values=_values(enums.Policy)),
+        _field("source_type", "enum", "DSA source of the information that led to the decision.",
+               values=_values(enums.SourceType)),
+        _field("detection_source", "enum", "How the platform found the item.", values=_values(enums.DetectionSource)),
+        _field("automated_detection", "boolean", f"Whether automated means detected the item ({yes_no})."),
+        _field("automated_decision", "enum", "Degree of automation of the decision.",
+               values=_values(enums.AutomatedDecision)),
+        _field("territorial_scope", "list", "Countries where the decision applies (any element matches).",
+               values=[{"value": c, "label": c} for c in enums.EUROPEAN_COUNTRY_CODES]),
+        _field("country", "string", "Country of the uploader (ISO 3166-1 alpha-2; quasi-identifier). Where "
+               "k-anonymity required it, a region code or OTHER.", values=_country_values(), open_values=True),
+        _field("content_language", "enum", "Language of the content (ISO 639-1, upper case; quasi-identifier); "
+               "'other' where k-anonymity required it.", values=_language_values()),
+        _field("views_before_action", "bucket", "Views of the content before the action.", buckets=VIEWS_BUCKETS),
+        _field("time_to_action", "bucket", "Time from detection to action.", buckets=TIME_TO_ACTION_BUCKETS),
+        _field("off_platform_behavior_considered", "boolean", f"Whether off-platform behaviour was considered "
+               f"({yes_no})."),
+        _field("reported_to_law_enforcement", "boolean", f"Whether the case was reported to law enforcement "
+               f"({yes_no})."),
+        _field("appealed", "boolean", "Whether the decision was appealed (internal complaint).", nullable=False),
+        _field("appeal_outcome", "enum", "Outcome of the appeal, if any.", values=_values(enums.AppealOutcome)),
+        _field("reinstated", "boolean", "Whether the content or account was reinstated.", nullable=False),
+    ]  # fmt: skip
+
+
+def enforcement_summary_codebook() -> list[dict]:
+    return [
+        _field("month", "month", "Month of the decisions (YYYY-MM).", nullable=False),
+        _field("policy", "enum", "Policy enforced.", values=_values(enums.Policy), nullable=False),
+        _field("country", "string", "Uploader country (ISO 3166-1 alpha-2), or 'unknown'.", nullable=False,
+               values=[{"value": c, "label": c} for c in enums.EUROPEAN_COUNTRY_CODES], open_values=True),
+        _field("detection_source", "enum", "How the items were found ('unknown' when not recorded).",
+               values=[*_values(enums.DetectionSource), {"value": "unknown", "label": "Unknown"}], nullable=False),
+        _field("action", "enum", "The most severe action of the decision, as a DSA key.", nullable=False,
+               values=_values(enums.DecisionAccount) + _values(enums.DecisionProvision)
+               + _values(enums.DecisionVisibility) + _values(enums.DecisionMonetary)),
+        _field("decisions", "integer", "Number of decisions (cells under k are not published).", nullable=False),
+    ]  # fmt: skip
+
+
+CODEBOOKS = {"moderation-decisions": moderation_decisions_codebook, "enforcement-summary": enforcement_summary_codebook}
+
+
+def codebook_for(dataset_slug: str) -> list[dict]:
+    return CODEBOOKS[dataset_slug]()

@@ -1,0 +1,54 @@
+"""Output shapes of the catalog endpoints (they render the responses and document them)."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from moderation_data.catalog.models import Dataset
+
+
+class ReleaseSummarySerializer(serializers.Serializer):
+    version = serializers.CharField()
+    published_at = serializers.DateTimeField()
+    row_count = serializers.IntegerField()
+    period_start = serializers.DateField(allow_null=True)
+    period_end = serializers.DateField(allow_null=True)
+    sha256 = serializers.CharField()
+
+
+class DatasetSummarySerializer(serializers.Serializer):
+    slug = serializers.CharField()
+    title = serializers.CharField()
+    description = serializers.CharField()
+    level = serializers.ChoiceField(choices=Dataset.Level.choices)
+    sensitivity = serializers.ChoiceField(choices=Dataset.Sensitivity.choices)
+    latest_release = serializers.CharField(allow_null=True)
+    releases = ReleaseSummarySerializer(many=True)
+
+
+class DatasetListSerializer(serializers.Serializer):
+    data = DatasetSummarySerializer(many=True)
+
+
+class CodebookValueSerializer(serializers.Serializer):
+    value = serializers.CharField()
+    label = serializers.CharField()
+
+
+class CodebookFieldSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    type = serializers.CharField(help_text="pseudonym, date, month, enum, list, boolean, bucket, string or integer")
+    description = serializers.CharField()
+    filterable = serializers.BooleanField()
+    operations = serializers.ListField(child=serializers.CharField(), help_text="query operations that apply")
+    nullable = serializers.BooleanField(help_text="whether the field can be missing (null)")
+    values = CodebookValueSerializer(many=True, required=False, help_text="allowed values, in order")
+    closed = serializers.BooleanField(required=False, help_text="false when other values can occur too")
+    buckets = serializers.ListField(
+        child=serializers.DictField(), required=False, help_text="bucket ranges (bucket fields), in order"
+    )
+
+
+class DatasetDetailSerializer(DatasetSummarySerializer):
+    codebook_version = serializers.CharField()
+    codebook = CodebookFieldSerializer(many=True)

@@ -1,0 +1,56 @@
+"""Shapes of the exports API: the request body, and an export as the client sees it."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from moderation_data.exports.models import Export
+from moderation_data.query.serializers import QueryField
+from platform_api.serializers import StrictSerializer
+
+
+class ExportRequestSerializer(StrictSerializer):
+    dataset = serializers.SlugField(max_length=64)
+    release = serializers.CharField(max_length=32, required=False, default="latest")
+    format = serializers.ChoiceField(choices=Export.Format.choices)
+    query = QueryField(required=False, allow_null=True)
+    fields = serializers.ListField(child=serializers.CharField(), required=False, allow_empty=False)
+
+
+class ManifestSerializer(serializers.Serializer):
+    dataset = serializers.CharField()
+    release = serializers.CharField()
+    release_sha256 = serializers.CharField()
+    query = serializers.DictField(allow_null=True)
+    query_fingerprint = serializers.CharField()
+    fields = serializers.ListField(child=serializers.CharField())
+    format = serializers.CharField()
+    codebook_version = serializers.CharField()
+    pseudonym_key_version = serializers.IntegerField()
+    pseudonyms = serializers.CharField(help_text="how the pseudonym columns are keyed")
+    order = serializers.CharField(help_text="row order of the file")
+
+
+class ExportSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=Export.Status.choices)
+    progress = serializers.FloatField(help_text="0–1")
+    dataset = serializers.CharField()
+    release = serializers.CharField()
+    format = serializers.ChoiceField(choices=Export.Format.choices)
+    query = serializers.DictField(allow_null=True)
+    fields = serializers.ListField(child=serializers.CharField())
+    row_count = serializers.IntegerField(allow_null=True)
+    bytes = serializers.IntegerField(allow_null=True)
+    sha256 = serializers.CharField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    expires_at = serializers.DateTimeField(allow_null=True)
+    file_url = serializers.URLField(allow_null=True)
+    error = serializers.CharField(allow_null=True)
+    manifest = ManifestSerializer()
+
+
+class ExportListSerializer(serializers.Serializer):
+    data = ExportSerializer(many=True)

@@ -1,0 +1,599 @@
+"""Bulk exports (docs/exports.md): every state change of an export, and the reads the API needs.
+
+Life of an export::
+
+    request_export ──▶ queued ──run_export──▶ running ──run_export_chunk × N──▶ finalize_export ──▶ ready
+                         │                      │                                                   │
+                         └──── cancel_export / fail_export ───▶ cancelled / failed        expire_exports ──▶ expired
+
+Exactly once, whatever the workers do: every step first *claims* its row in one transaction
+(status and the Celery task id holding it, plus a heartbeat). A redelivered message of a step that
+already finished finds nothing to do; a redelivered message of a step whose worker died (same task
+id) takes it over at once; anyone else takes over only once the heartbeat is stale (beat's
+``requeue_stuck_exports``). Files are written under temporary names and published by rename under
+the row lock that records them, and the export becomes ``ready`` in the transaction that publishes
+its file, so a partial file is never visible. The record quota is reserved once, at request time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import logging
+import math
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+
+from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import storages
+from django.db import connection, transaction
+from django.db.models import Q, QuerySet, Sum
+from django.utils import timezone
+
+from moderation_data.catalog.selectors import get_visible_dataset
+from moderation_data.exports import writers
+from moderation_data.exports.models import Export, ExportChunk
+from moderation_data.query import language as ql
+from moderation_data.query import records
+from moderation_data.releases.selectors import LATEST, get_published_release, release_rows_table
+from platform_api.errors import NotFoundError, RateLimited, ScopeMissing
+from platform_api.ratelimit import Window, refund
+from researchers import quotas
+from researchers.models import AccessGrant
+
+logger = logging.getLogger("moderation_data.exports")
+
+RETRY_AFTER_SECONDS = 5
+
+
+# --------------------------------------------------------------------------- storage
+
+
+def export_storage():
+    return storages["exports"]
+
+
+def _local_path(name: str) -> str | None:
+    """A filesystem path for ``name`` when the storage is local (publish by rename), else None."""
+    try:
+        return export_storage().path(name)
+    except NotImplementedError:
+        return None
+
+
+@contextlib.contextmanager
+def _temporary_file(export_id, suffix: str) -> Iterator[tuple[str, object]]:
+    """A temporary file next to where it will be published (same filesystem: rename is atomic)."""
+    base = _local_path(f"tmp/{export_id}")
+    directory = base if base else tempfile.gettempdir()
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, f"{uuid.uuid4().hex}.{suffix}.tmp")
+    try:
+        with open(path, "w+b") as handle:
+            yield path, handle
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path)
+
+
+def _publish(temporary_path: str, name: str) -> None:
+    """Make a finished temporary file visible under ``name`` (rename when local, else upload)."""
+    target = _local_path(name)
+    if target is not None:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        os.replace(temporary_path, target)
+        return
+    storage = export_storage()
+    storage.delete(name)
+    with open(temporary_path, "rb") as handle:
+        saved = storage.save(name, File(handle))
+    if saved != name:  # pragma: no cover - a storage that renames would break our names
+        raise RuntimeError(f"storage saved {name} as {saved}")
+
+
+def _delete_files(names: list[str]) -> None:
+    storage = export_storage()
+    for name in names:
+        if name:
+            with contextlib.suppress(FileNotFoundError, OSError):
+                storage.delete(name)
+
+
+def _part_name(export: Export, index: int) -> str:
+    return f"parts/{export.pk}/{index:05d}.{writers.EXTENSIONS[export.format]}"
+
+
+def _file_name(export: Export) -> str:
+    release = export.release
+    return f"files/{export.pk}/{release.dataset.slug}-{release.version}-{str(export.pk)[:8]}.{export.format}"
+
+
+def _cleanup_parts(export_id) -> None:
+    """Delete part files, and temporary files a killed worker left behind (local storage)."""
+    names = list(
+        ExportChunk.objects.filter(export_id=export_id).exclude(part_name="").values_list("part_name", flat=True)
+    )
+    _delete_files(names)
+    for directory in (f"parts/{export_id}", f"tmp/{export_id}"):
+        path = _local_path(directory)
+        if path:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- quota
+
+
+def _records_window(export: Export) -> Window:
+    # Refund into the window that was charged (the day the export was requested).
+    return quotas.records_window_by_key(export.quota_key)
+
+
+def _refund_all(export: Export) -> None:
+    """Give the whole reservation back, once (called under the export's row lock)."""
+    if export.quota_reserved and not export.quota_refunded and export.quota_key:
+        amount = export.quota_reserved
+        window = _records_window(export)
+        transaction.on_commit(lambda: refund([window], amount=amount))
+    export.quota_refunded = True
+
+
+# --------------------------------------------------------------------------- reads
+
+
+def with_progress(exports: QuerySet[Export]) -> QuerySet[Export]:
+    """Annotate rows written so far (sum over chunks), so a list shows progress in one query."""
+    return exports.select_related("release__dataset").annotate(rows_done=Sum("chunks__rows_written", default=0))
+
+
+def export_progress(export: Export) -> float:
+    if export.status == Export.Status.READY or export.status == Export.Status.EXPIRED:
+        return 1.0
+    if export.status == Export.Status.QUEUED or not export.expected_rows:
+        return 0.0
+    done = getattr(export, "rows_done", None)
+    if done is None:
+        done = export.chunks.aggregate(total=Sum("rows_written"))["total"] or 0
+    return round(min(0.99, done / export.expected_rows), 4)
+
+
+def get_visible_export(grant, export_id) -> Export:
+    """The client's own export (another client's, or a malformed id, is not found)."""
+    try:
+        key = uuid.UUID(str(export_id))
+    except ValueError:
+        raise NotFoundError("No such export.") from None
+    export = with_progress(Export.objects.visible_to(grant)).filter(pk=key).first()
+    if export is None:
+        raise NotFoundError("No such export.")
+    return export
+
+
+def is_expired(export: Export, *, now: dt.datetime | None = None) -> bool:
+    now = now or timezone.now()
+    return export.status == Export.Status.EXPIRED or (
+        export.status == Export.Status.READY and export.expires_at is not None and export.expires_at <= now
+    )
+
+
+# --------------------------------------------------------------------------- request
+
+
+def request_export(*, grant: AccessGrant, spec: dict) -> Export:
+    """Validate an export and queue it, reserving its rows from the daily record quota. Atomic.
+
+    Checked before anything is queued: the grant's modality and datasets, the query and fields (as
+    the records API does), the concurrent-export limit (under a lock on the grant row, so concurrent
+    requests cannot exceed it) and the record quota (reserved atomically in Redis; an export that
+    does not fit is refused whole, 429 ``quota_exceeded``). The worker is called after commit.
+    """
+    if not grant.allows_exports:
+        raise ScopeMissing("This grant does not allow exports.", detail={"required_scope": "exports"})
+    dataset = get_visible_dataset(grant, spec["dataset"])
+    release = get_published_release(dataset, spec.get("release") or LATEST)
+    query = records.build_query(release, body_query=spec.get("query"), requested_fields=spec.get("fields"))
+
+    held = None
+    try:
+        with transaction.atomic():
+            grant = AccessGrant.objects.select_for_update().get(pk=grant.pk)
+            active = Export.objects.filter(grant=grant).active().count()
+            if active >= grant.concurrent_exports:
+                raise RateLimited(
+                    f"At most {grant.concurrent_exports} exports may be queued or running at once.",
+                    detail={"concurrent_exports": grant.concurrent_exports, "active": active},
+                    headers={"Retry-After": "30"},
+                )
+            matching = records.count(query)
+
+            def refusal(reservation) -> str:
+                return (
+                    f"The export has {matching} rows; {reservation.remaining + reservation.taken} remain in today's "
+                    "record quota. Narrow the query or wait until the quota resets at 00:00 UTC."
+                )
+
+            reservation = quotas.reserve_records(
+                grant, matching, whole=True, refusal=refusal, detail={"rows": matching}
+            )
+            with reservation as held:
+                export = Export.objects.create(
+                    grant=grant,
+                    release=release,
+                    format=spec["format"],
+                    query=spec.get("query") or {},
+                    fields=query.selected,
+                    expected_rows=matching,
+                    quota_key=held.key,
+                    quota_reserved=held.taken,
+                    manifest=_manifest(release, query, spec),
+                )
+                held.use(held.taken)  # kept until the export ends (refunded if it fails or is cancelled)
+            transaction.on_commit(lambda: _enqueue_run(export.pk))
+    except BaseException:
+        if held is not None and held.used:  # the block completed, then the transaction failed
+            refund([quotas.records_window_by_key(held.key)], amount=held.used)
+        raise
+    return with_progress(Export.objects.filter(pk=export.pk)).get()
+
+
+def _manifest(release, query: records.RecordsQuery, spec: dict) -> dict:
+    return {
+        "dataset": release.dataset.slug,
+        "release": release.version,
+        "release_sha256": release.sha256,
+        "query": spec.get("query") or None,
+        "query_fingerprint": query.fingerprint,
+        "fields": query.selected,
+        "format": spec["format"],
+        "codebook_version": release.codebook_version,
+        "pseudonym_key_version": release.pseudonym_key_version,
+        "pseudonyms": "keyed to your project (HMAC-SHA256)",
+        "order": "row_id",
+    }
+
+
+def _enqueue_run(export_id) -> None:
+    from moderation_data.exports.tasks import run_export_task
+
+    run_export_task.delay(str(export_id))
+
+
+def _enqueue_chunks(export_id, indexes: list[int]) -> None:
+    from celery import group
+
+    from moderation_data.exports.tasks import run_export_chunk_task
+
+    if indexes:
+        group(run_export_chunk_task.s(str(export_id), index) for index in indexes).apply_async()
+
+
+def _enqueue_finalize(export_id) -> None:
+    from moderation_data.exports.tasks import finalize_export_task
+
+    finalize_export_task.delay(str(export_id))
+
+
+# --------------------------------------------------------------------------- claims
+
+
+def _stale(heartbeat: dt.datetime | None, *, now: dt.datetime | None = None) -> bool:
+    now = now or timezone.now()
+    return heartbeat is None or heartbeat <= now - dt.timedelta(seconds=settings.EXPORT_STALE_SECONDS)
+
+
+def _may_take(status_running: bool, claimed_by: str, heartbeat, task_id: str) -> bool:
+    """A running step may be taken by a redelivery of its own message (its worker died) or once stale."""
+    if not status_running:
+        return True
+    return claimed_by == task_id or _stale(heartbeat)
+
+
+def _locked_export(export_id) -> Export | None:
+    return Export.objects.select_for_update().select_related("release__dataset", "grant").filter(pk=export_id).first()
+
+
+def _query_of(export: Export) -> records.RecordsQuery:
+    return records.build_query(export.release, body_query=export.query or None, requested_fields=export.fields)
+
+
+# --------------------------------------------------------------------------- run
+
+
+def run_export(export_id, *, task_id: str = "") -> None:
+    """Claim a queued export, plan its chunks once, and queue the chunks not done yet. Idempotent."""
+    with transaction.atomic():
+        export = _locked_export(export_id)
+        if export is None or export.status not in Export.ACTIVE_STATUSES:
+            return
+        running = export.status == Export.Status.RUNNING
+        if not _may_take(running, export.claimed_by, export.heartbeat_at, task_id):
+            return
+        now = timezone.now()
+        export.status = Export.Status.RUNNING
+        export.attempts += 1
+        export.claimed_by = task_id
+        export.heartbeat_at = now
+        export.started_at = export.started_at or now
+        export.save(update_fields=["status", "attempts", "claimed_by", "heartbeat_at", "started_at"])
+        if not export.chunks.exists():
+            _plan_chunks(export)
+        todo = list(export.chunks.exclude(status=ExportChunk.Status.DONE).values_list("index", flat=True))
+        if todo:
+            transaction.on_commit(lambda: _enqueue_chunks(export.pk, todo))
+        else:
+            transaction.on_commit(lambda: _enqueue_finalize(export.pk))
+
+
+def _plan_chunks(export: Export) -> None:
+    """Split the matching rows into row_id ranges of about EXPORT_CHUNK_ROWS rows (deterministic)."""
+    query = _query_of(export)
+    total = export.expected_rows
+    size = max(settings.EXPORT_CHUNK_ROWS, math.ceil(total / settings.EXPORT_MAX_CHUNKS), 1)
+    where, params = ql.compile_sql(query.node, query.fields)
+    table = release_rows_table(export.release)
+    bounds: list[tuple[int, int]] = []  # (last row_id, rows up to it)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT row_id, n FROM (
+                    SELECT row_id, row_number() OVER (ORDER BY row_id) AS n FROM {table} WHERE ({where})
+                ) s WHERE n %% %s = 0 OR n = %s ORDER BY row_id""",  # noqa: S608 - see records.fetch_page
+            [*params, size, total],
+        )
+        bounds = cursor.fetchall()
+    chunks, after, seen = [], 0, 0
+    for last_row_id, n in bounds:
+        if n <= seen:
+            continue
+        chunks.append((after, last_row_id, n - seen))
+        after, seen = last_row_id, n
+    if not chunks:
+        chunks = [(0, 0, 0)]
+    ExportChunk.objects.bulk_create(
+        ExportChunk(export=export, index=i, after_row_id=a, last_row_id=b, expected_rows=n)
+        for i, (a, b, n) in enumerate(chunks)
+    )
+
+
+def _raw_connection():
+    """A second connection for streaming COPY while Django's records heartbeats."""
+    raw = connection.get_new_connection(connection.get_connection_params())
+    raw.autocommit = False
+    raw.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+    raw.execute("SET LOCAL statement_timeout = 0")
+    return raw
+
+
+def run_export_chunk(export_id, index: int, *, task_id: str = "") -> None:
+    """Write one chunk's part file and record it; the last chunk done queues the finalize step. Idempotent."""
+    with transaction.atomic():
+        export = _locked_export(export_id)
+        if export is None or export.status != Export.Status.RUNNING:
+            return
+        chunk = ExportChunk.objects.select_for_update().filter(export=export, index=index).first()
+        if chunk is None:
+            return
+        if chunk.status == ExportChunk.Status.DONE:
+            # A redelivery after the chunk was recorded: make sure the finalize step was queued.
+            _queue_finalize_if_complete(export)
+            return
+        running = chunk.status == ExportChunk.Status.RUNNING
+        if not _may_take(running, chunk.claimed_by, chunk.heartbeat_at, task_id):
+            return
+        now = timezone.now()
+        chunk.status = ExportChunk.Status.RUNNING
+        chunk.attempts += 1
+        chunk.claimed_by = task_id
+        chunk.heartbeat_at = now
+        chunk.rows_written = 0
+        chunk.save(update_fields=["status", "attempts", "claimed_by", "heartbeat_at", "rows_written"])
+        Export.objects.filter(pk=export.pk).update(heartbeat_at=now)
+        attempt = chunk.attempts
+
+    def progress(rows: int) -> bool:
+        now = timezone.now()
+        mine = ExportChunk.objects.filter(pk=chunk.pk, attempts=attempt, status=ExportChunk.Status.RUNNING).update(
+            rows_written=rows, heartbeat_at=now
+        )
+        alive = Export.objects.filter(pk=export.pk, status=Export.Status.RUNNING).update(heartbeat_at=now)
+        return bool(mine and alive)
+
+    query = _query_of(export)
+    extension = writers.EXTENSIONS[export.format]
+    with _temporary_file(export.pk, f"part{index}.{extension}") as (path, handle):
+        raw = _raw_connection()
+        try:
+            rows = writers.write_chunk(
+                raw, query, project_id=export.grant.project_id, fmt=export.format,
+                after_row_id=chunk.after_row_id, last_row_id=chunk.last_row_id, out=handle, progress=progress,
+            )  # fmt: skip
+        except writers.ExportAborted:
+            return
+        finally:
+            raw.close()
+        handle.flush()
+        os.fsync(handle.fileno())
+        size = handle.tell()
+        with transaction.atomic():
+            export = _locked_export(export_id)
+            chunk = ExportChunk.objects.select_for_update().get(pk=chunk.pk)
+            if export.status != Export.Status.RUNNING or chunk.status != "running" or chunk.attempts != attempt:
+                return  # cancelled, or another worker took the chunk over: ours is discarded
+            name = _part_name(export, index)
+            _publish(path, name)
+            chunk.status = ExportChunk.Status.DONE
+            chunk.rows_written = rows
+            chunk.bytes = size
+            chunk.part_name = name
+            chunk.heartbeat_at = timezone.now()
+            chunk.save(update_fields=["status", "rows_written", "bytes", "part_name", "heartbeat_at"])
+            _queue_finalize_if_complete(export)
+
+
+class _HashingWriter:
+    def __init__(self, out):
+        self.out = out
+        self.digest = hashlib.sha256()
+
+    def write(self, data) -> int:
+        self.digest.update(data)
+        return self.out.write(data)
+
+
+def _queue_finalize_if_complete(export: Export) -> None:
+    if not export.chunks.exclude(status=ExportChunk.Status.DONE).exists():
+        transaction.on_commit(lambda: _enqueue_finalize(export.pk))
+
+
+def finalize_export(export_id, *, task_id: str = "") -> None:
+    """Combine the part files and publish the export file, marking it ready in the same step. Idempotent."""
+    with transaction.atomic():
+        export = _locked_export(export_id)
+        if export is None or export.status != Export.Status.RUNNING:
+            return
+        chunks = list(export.chunks.order_by("index"))
+        if any(c.status != ExportChunk.Status.DONE for c in chunks):
+            return
+        if export.finalized_by and not _may_take(True, export.finalized_by, export.heartbeat_at, task_id):
+            return
+        export.finalized_by = task_id or uuid.uuid4().hex
+        export.heartbeat_at = timezone.now()
+        export.save(update_fields=["finalized_by", "heartbeat_at"])
+        token = export.finalized_by
+
+    storage = export_storage()
+    query = _query_of(export)
+    last_beat = [timezone.now()]
+
+    def progress() -> None:
+        now = timezone.now()
+        if (now - last_beat[0]).total_seconds() >= writers.PROGRESS_EVERY_SECONDS:
+            last_beat[0] = now
+            Export.objects.filter(pk=export.pk, status=Export.Status.RUNNING, finalized_by=token).update(
+                heartbeat_at=now
+            )
+
+    with _temporary_file(export.pk, f"final.{export.format}") as (path, handle):
+        # CSV/JSONL are hashed as they are written; Parquet (small, written by pyarrow) is read back.
+        out = _HashingWriter(handle) if export.format != Export.Format.PARQUET else handle
+        with contextlib.ExitStack() as stack:
+            parts = [stack.enter_context(storage.open(c.part_name, "rb")) for c in chunks]
+            writers.combine_parts(export.format, query, parts, out, progress)
+        handle.flush()
+        os.fsync(handle.fileno())
+        size = handle.tell()
+        if isinstance(out, _HashingWriter):
+            digest = out.digest
+        else:
+            handle.seek(0)
+            digest = hashlib.sha256()
+            while block := handle.read(1 << 20):
+                digest.update(block)
+        row_count = sum(c.rows_written for c in chunks)
+        with transaction.atomic():
+            export = _locked_export(export_id)
+            if export.status != Export.Status.RUNNING or export.finalized_by != token:
+                return
+            name = _file_name(export)
+            _publish(path, name)
+            now = timezone.now()
+            export.status = Export.Status.READY
+            export.row_count = row_count
+            export.bytes = size
+            export.sha256 = digest.hexdigest()
+            export.file_name = name
+            export.finished_at = now
+            export.heartbeat_at = now
+            export.expires_at = now + dt.timedelta(days=settings.EXPORT_EXPIRY_DAYS)
+            export.manifest = {**export.manifest, "row_count": row_count, "sha256": export.sha256}
+            unused = export.quota_reserved - row_count
+            if unused > 0 and export.quota_key:  # never more than reserved: the release is immutable
+                window = _records_window(export)
+                transaction.on_commit(lambda: refund([window], amount=unused))
+                export.quota_reserved = row_count
+            export.save()
+            transaction.on_commit(lambda: _cleanup_parts(export.pk))
+
+
+# --------------------------------------------------------------------------- cancel, fail, expire
+
+
+def cancel_export(export: Export) -> Export:
+    """Cancel a queued or running export and refund its reservation; on a ready one, delete its file. Atomic."""
+    with transaction.atomic():
+        export = _locked_export(export.pk)
+        if export.status in Export.ACTIVE_STATUSES:
+            export.status = Export.Status.CANCELLED
+            export.finished_at = timezone.now()
+            _refund_all(export)
+            export.save()
+            transaction.on_commit(lambda: _cleanup_parts(export.pk))
+        elif export.status == Export.Status.READY:
+            _expire(export)
+    return with_progress(Export.objects.filter(pk=export.pk)).get()
+
+
+def fail_export(export_id, *, error: str) -> None:
+    """Mark an active export failed, refunding its reservation. Idempotent."""
+    with transaction.atomic():
+        export = _locked_export(export_id)
+        if export is None or export.status not in Export.ACTIVE_STATUSES:
+            return
+        export.status = Export.Status.FAILED
+        export.error = error[:2000]
+        export.finished_at = timezone.now()
+        _refund_all(export)
+        export.save()
+        transaction.on_commit(lambda: _cleanup_parts(export.pk))
+
+
+def _expire(export: Export) -> None:
+    name, pk = export.file_name, export.pk
+    export.status = Export.Status.EXPIRED
+    export.save(update_fields=["status"])
+
+    def delete() -> None:
+        _delete_files([name])
+        # Parts are normally deleted when the export becomes ready; a worker killed right then leaves them.
+        _cleanup_parts(pk)
+
+    transaction.on_commit(delete)
+
+
+def expire_exports(*, now: dt.datetime | None = None) -> int:
+    """Expire ready exports past their expiry date and delete their files. Idempotent; returns how many."""
+    now = now or timezone.now()
+    expired = 0
+    for pk in Export.objects.filter(status=Export.Status.READY, expires_at__lte=now).values_list("pk", flat=True):
+        with transaction.atomic():
+            export = Export.objects.select_for_update(skip_locked=True).filter(pk=pk, status="ready").first()
+            if export is not None:
+                _expire(export)
+                expired += 1
+    return expired
+
+
+def requeue_stuck_exports(*, now: dt.datetime | None = None) -> int:
+    """Re-queue exports whose worker stopped reporting (running) or whose message was lost (queued)."""
+    now = now or timezone.now()
+    cutoff = now - dt.timedelta(seconds=settings.EXPORT_STALE_SECONDS)
+    stuck = Export.objects.filter(
+        Q(status=Export.Status.RUNNING, heartbeat_at__lte=cutoff)
+        | Q(status=Export.Status.RUNNING, heartbeat_at__isnull=True)
+        | Q(status=Export.Status.QUEUED, created_at__lte=cutoff)
+    ).values_list("pk", flat=True)
+    ids = list(stuck)
+    for pk in ids:
+        logger.warning("re-queueing stuck export %s", pk)
+        _enqueue_run(pk)
+    # A chunk whose worker died while its siblings keep the export alive: re-queue it alone.
+    chunks = ExportChunk.objects.filter(
+        export__status=Export.Status.RUNNING, status=ExportChunk.Status.RUNNING, heartbeat_at__lte=cutoff
+    ).exclude(export_id__in=ids)
+    for export_id, index in chunks.values_list("export_id", "index"):
+        logger.warning("re-queueing stuck chunk %s of export %s", index, export_id)
+        _enqueue_chunks(export_id, [index])
+    return len(ids)

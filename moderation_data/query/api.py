@@ -1,0 +1,118 @@
+"""The row-level query endpoints: records (GET and POST forms of the query language) and count.
+
+Every view is audited (one access event per request) and rate limited per grant; every read
+starts from what the token may see, so a dataset outside its scopes is 403 ``scope_missing``
+and a release that is not published is 404.
+"""
+
+from __future__ import annotations
+
+import orjson
+from django.urls import path
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from moderation_data.catalog.api import SLUG
+from moderation_data.catalog.selectors import get_visible_dataset
+from moderation_data.query import records
+from moderation_data.query import serializers as s
+from moderation_data.releases.api import RELEASE_PATH, VERSION
+from moderation_data.releases.selectors import get_published_release
+from platform_api.audit import scrub
+from platform_api.dataapi import AuditedAPIView
+from platform_api.openapi import error_responses
+from researchers.authentication import grant_of
+from researchers.permissions import HasDatasetScope, HasRecordsAccess
+from researchers.quotas import reserve_records
+
+
+class RecordsView(AuditedAPIView):
+    permission_classes = [HasDatasetScope, HasRecordsAccess]
+
+    @extend_schema(
+        operation_id="records_list",
+        summary="Rows of a release (GET form of the query language)",
+        description=(
+            "Filters as query parameters: `field=value`, `field__in=a,b`, `field__gte=…` (also `__gt`, `__lt`, "
+            "`__lte`, `__ne`); `fields=a,b,c`; `page_size` (1–1000, default 100); `cursor` from the previous page."
+        ),
+        parameters=[
+            SLUG,
+            VERSION,
+            OpenApiParameter("fields", OpenApiTypes.STR, description="comma-separated field names"),
+            OpenApiParameter("page_size", OpenApiTypes.INT, description="1–1000, default 100"),
+            OpenApiParameter("cursor", OpenApiTypes.STR, description="next_cursor of the previous page"),
+        ],
+        responses={200: s.RecordsPageSerializer, **error_responses(400, 401, 403, 404, 429, 503)},
+    )
+    def get(self, request: Request, slug: str, version: str) -> Response:
+        params = s.RecordsGetSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        filters = {k: v for k, v in request.query_params.lists() if k not in {"fields", "page_size", "cursor"}}
+        self.audit["query"] = scrub({k: v if len(v) > 1 else v[0] for k, v in filters.items()})
+        release = get_published_release(get_visible_dataset(grant_of(request), slug), version)
+        query = records.build_query(release, get_params=filters, requested_fields=params.validated_data.get("fields"))
+        return self._page(request, query, params.validated_data)
+
+    @extend_schema(
+        operation_id="records_query",
+        summary="Rows of a release (JSON query language)",
+        parameters=[SLUG, VERSION],
+        request=s.RecordsBodySerializer,
+        responses={200: s.RecordsPageSerializer, **error_responses(400, 401, 403, 404, 429, 503)},
+    )
+    def post(self, request: Request, slug: str, version: str) -> Response:
+        body = s.RecordsBodySerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        self.audit["query"] = scrub({k: v for k, v in body.validated_data.items() if k != "cursor"})
+        release = get_published_release(get_visible_dataset(grant_of(request), slug), version)
+        query = records.build_query(
+            release, body_query=body.validated_data.get("query"), requested_fields=body.validated_data.get("fields")
+        )
+        return self._page(request, query, body.validated_data)
+
+    def _page(self, request: Request, query: records.RecordsQuery, options: dict) -> Response:
+        self.audit["release"] = query.release.version
+        after = records.decode_after(query, options.get("cursor"))
+        grant = grant_of(request)
+        # Reserve rows before reading: concurrent pages can never overshoot the daily quota.
+        with reserve_records(grant, options.get("page_size") or records.DEFAULT_PAGE_SIZE) as held:
+            page = records.fetch_page(query, after=after, limit=held.taken, project_id=grant.project_id)
+            held.use(page.rows)
+        self.audit["rows_returned"] = page.rows
+        body = {
+            # Already JSON (rendered by PostgreSQL): the orjson renderer embeds it as is.
+            "data": orjson.Fragment(page.data_json),
+            "next_cursor": page.next_cursor,
+            "has_more": page.next_cursor is not None,
+            "release": query.release.version,
+        }
+        return Response(s.RecordsPageSerializer(body).data)
+
+
+class CountView(AuditedAPIView):
+    permission_classes = [HasDatasetScope, HasRecordsAccess]
+
+    @extend_schema(
+        operation_id="records_count",
+        summary="Number of rows matching a query",
+        parameters=[SLUG, VERSION],
+        request=s.CountBodySerializer,
+        responses={200: s.CountSerializer, **error_responses(400, 401, 403, 404, 429, 503)},
+    )
+    def post(self, request: Request, slug: str, version: str) -> Response:
+        body = s.CountBodySerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        self.audit["query"] = scrub(body.validated_data)
+        release = get_published_release(get_visible_dataset(grant_of(request), slug), version)
+        self.audit["release"] = release.version
+        query = records.build_query(release, body_query=body.validated_data.get("query"))
+        return Response(s.CountSerializer({"count": records.count(query), "release": release.version}).data)
+
+
+urlpatterns = [
+    path(f"{RELEASE_PATH}/records", RecordsView.as_view(), name="records"),
+    path(f"{RELEASE_PATH}/count", CountView.as_view(), name="count"),
+]

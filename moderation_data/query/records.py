@@ -1,0 +1,125 @@
+"""Reading release rows for researchers: the query language, keyset pages, pseudonyms on the way out."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+
+from django.db import connection
+
+from moderation_data.query import language as ql
+from moderation_data.releases.models import Release
+from moderation_data.releases.pseudonyms import project_pseudonym_sql
+from moderation_data.releases.selectors import codebook_fields, release_rows_table
+from platform_api.dataapi import statement_timeout
+from platform_api.errors import NotFoundError
+
+MAX_PAGE_SIZE = 1000
+DEFAULT_PAGE_SIZE = 100
+
+
+def query_fields(release: Release) -> dict[str, ql.Field]:
+    """The codebook of a release as the query language's field descriptions."""
+    fields: dict[str, ql.Field] = {}
+    for name, entry in codebook_fields(release).items():
+        type_ = entry["type"]
+        values = tuple(v["value"] for v in entry.get("values", []))
+        if type_ == "enum" and not entry.get("closed", True):
+            type_, values = "string", ()
+        fields[name] = ql.Field(
+            name=name, type=type_, column=entry["column"], values=values, filterable=entry["filterable"]
+        )
+    return fields
+
+
+@dataclasses.dataclass(frozen=True)
+class RecordsQuery:
+    release: Release
+    node: ql.Node
+    fields: dict[str, ql.Field]
+    selected: list[str]
+    fingerprint: str
+
+
+def build_query(
+    release: Release,
+    *,
+    body_query: dict | None = None,
+    get_params: Mapping | None = None,
+    requested_fields=None,
+) -> RecordsQuery:
+    """Validate a query and a field selection against the release's codebook (400 invalid_query)."""
+    if not release.rows_table:
+        raise NotFoundError(f"Dataset {release.dataset.slug} has no row-level records.")
+    fields = query_fields(release)
+    node = ql.parse_get_query(get_params, fields) if get_params is not None else ql.parse_body_query(body_query, fields)
+    selected = ql.parse_fields(requested_fields, fields, default=list(fields))
+    fingerprint = ql.query_fingerprint(node, {"fields": selected})
+    return RecordsQuery(release=release, node=node, fields=fields, selected=selected, fingerprint=fingerprint)
+
+
+def _cursor_binding(query: RecordsQuery) -> dict:
+    return {
+        "key": ql.cursor_key(),
+        "dataset": query.release.dataset.slug,
+        "release": query.release.version,
+        "fingerprint": query.fingerprint,
+    }
+
+
+def decode_after(query: RecordsQuery, cursor: str | None) -> int:
+    return ql.decode_cursor(cursor, **_cursor_binding(query)) if cursor else 0
+
+
+@dataclasses.dataclass(frozen=True)
+class Page:
+    data_json: str  # a JSON array of row objects, produced by PostgreSQL
+    rows: int
+    next_cursor: str | None
+
+
+def fetch_page(query: RecordsQuery, *, after: int, limit: int, project_id: str) -> Page:
+    """Up to ``limit`` rows after row ``after`` in row order, and the cursor of the next page (or None).
+
+    PostgreSQL renders the page as JSON and computes the per-project pseudonyms itself (the
+    same HMAC as ``project_pseudonym``): the rows never become Python objects, which makes a
+    1,000-row page several times cheaper than fetching and re-encoding them.
+    """
+    where, params = ql.compile_sql(query.node, query.fields)
+    select, select_params = [], []
+    for name in query.selected:
+        field = query.fields[name]
+        if field.type == "pseudonym":
+            expression, expression_params = project_pseudonym_sql(field.column, project_id)
+            select.append(f'{expression} AS "{name}"')
+            select_params += expression_params
+        else:
+            select.append(f'{field.column} AS "{name}"')
+    table = release_rows_table(query.release)
+    # Identifiers come from the codebook (validated names), values are all parameters.
+    sql = f"""
+        WITH matching AS (
+            SELECT row_id FROM {table} WHERE ({where}) AND row_id > %s ORDER BY row_id LIMIT %s
+        ), page AS (
+            SELECT row_id FROM matching ORDER BY row_id LIMIT %s
+        )
+        SELECT (SELECT count(*) FROM matching), (SELECT max(row_id) FROM page),
+               coalesce((SELECT json_agg(r)::text FROM (
+                   SELECT {", ".join(select)} FROM {table} t JOIN page USING (row_id) ORDER BY t.row_id
+               ) r), '[]')
+    """  # noqa: S608
+    with statement_timeout(), connection.cursor() as cursor:
+        cursor.execute(sql, [*params, after, limit + 1, limit, *select_params])
+        matched, last_row_id, data_json = cursor.fetchone()
+    rows = min(matched, limit)
+    has_more = matched > limit
+    next_cursor = ql.encode_cursor(**_cursor_binding(query), last_row_id=last_row_id) if has_more else None
+    return Page(data_json=data_json, rows=rows, next_cursor=next_cursor)
+
+
+def count(query: RecordsQuery) -> int:
+    where, params = ql.compile_sql(query.node, query.fields)
+    table = release_rows_table(query.release)
+    with statement_timeout(), connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(*) FROM {table} WHERE {where}", params)  # noqa: S608 - see fetch_page
+        return cursor.fetchone()[0]

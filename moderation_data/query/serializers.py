@@ -1,0 +1,53 @@
+"""Input and output shapes of the records and count endpoints (validation, rendering and the OpenAPI schema)."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from moderation_data.query.records import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from platform_api.serializers import StrictSerializer
+
+
+class QueryField(serializers.DictField):
+    """A query-language group; validated in depth by moderation_data.query.language against the codebook.
+
+    Its OpenAPI schema is ``moderation_data.query.schema.QueryFieldExtension``.
+    """
+
+
+class CountBodySerializer(StrictSerializer):
+    query = QueryField(required=False, allow_null=True)
+
+
+class RecordsBodySerializer(StrictSerializer):
+    query = QueryField(required=False, allow_null=True)
+    fields = serializers.ListField(child=serializers.CharField(), required=False, allow_empty=False)
+    page_size = serializers.IntegerField(min_value=1, max_value=MAX_PAGE_SIZE, default=DEFAULT_PAGE_SIZE)
+    cursor = serializers.CharField(required=False, allow_null=True, max_length=2000)
+
+
+class RecordsGetSerializer(serializers.Serializer):
+    fields = serializers.CharField(required=False)
+    page_size = serializers.IntegerField(min_value=1, max_value=MAX_PAGE_SIZE, default=DEFAULT_PAGE_SIZE)
+    cursor = serializers.CharField(required=False, max_length=2000)
+
+
+@extend_schema_field({"type": "array", "items": {"type": "object", "additionalProperties": True}})
+class JSONFragmentField(serializers.Field):
+    """Rows already rendered as JSON by PostgreSQL: passed through untouched (the renderer embeds them)."""
+
+    def to_representation(self, value):
+        return value
+
+
+class RecordsPageSerializer(serializers.Serializer):
+    data = JSONFragmentField(help_text="the rows, with the selected fields")
+    next_cursor = serializers.CharField(allow_null=True)
+    has_more = serializers.BooleanField()
+    release = serializers.CharField(help_text="the release version every page of this walk reads")
+
+
+class CountSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    release = serializers.CharField()

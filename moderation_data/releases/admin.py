@@ -1,0 +1,96 @@
+"""Admin of releases: publish, withdraw; the statistics are read-only."""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponseNotAllowed, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from moderation_data.releases.models import Release
+from moderation_data.releases.services import ReleaseError, publish_release, withdraw_release
+
+
+def _pretty(value) -> str:
+    return format_html("<pre style='white-space: pre-wrap'>{}</pre>", json.dumps(value, indent=2, default=str))
+
+
+@admin.register(Release)
+class ReleaseAdmin(admin.ModelAdmin):
+    list_display = ["dataset", "version", "status", "row_count", "period_start", "period_end", "published_at"]
+    list_filter = ["dataset", "status"]
+    search_fields = ["version"]
+    change_form_template = "admin/moderation_data/release/change_form.html"
+    actions = ["publish_action", "withdraw_action"]
+    fields = [
+        "dataset", "version", "status", "period_start", "period_end", "row_count", "sha256", "rows_table",
+        "k_anonymity", "anonymization_statistics", "control_totals_table", "codebook_version",
+        "pseudonym_key_version", "build_seconds", "error", "created_at", "published_at", "withdrawn_at",
+        "withdrawn_reason",
+    ]  # fmt: skip
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
+
+    def has_add_permission(self, request) -> bool:
+        return False  # releases are built from a dataset ("Build a new release")
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return obj is not None and obj.status in (Release.Status.FAILED, Release.Status.BUILDING)
+
+    @admin.display(description="anonymization statistics")
+    def anonymization_statistics(self, obj: Release) -> str:
+        return _pretty(obj.anonymization)
+
+    @admin.display(description="control totals (month, policy, decisions)")
+    def control_totals_table(self, obj: Release) -> str:
+        return _pretty(obj.control_totals)
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("<int:pk>/publish/", view(self.publish_view), name="moderation_data_release_publish"),
+            path("<int:pk>/withdraw/", view(self.withdraw_view), name="moderation_data_release_withdraw"),
+            *super().get_urls(),
+        ]
+
+    def _act(self, request: HttpRequest, pk: int, action) -> HttpResponseRedirect:
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        release = get_object_or_404(Release, pk=pk)
+        try:
+            release = action(release)
+        except ReleaseError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+        else:
+            self.message_user(request, f"Release {release} is {release.get_status_display().lower()}.")
+        return HttpResponseRedirect(reverse("admin:moderation_data_release_change", args=[pk]))
+
+    def publish_view(self, request: HttpRequest, pk: int):
+        return self._act(request, pk, publish_release)
+
+    def withdraw_view(self, request: HttpRequest, pk: int):
+        reason = request.POST.get("reason", "") if request.method == "POST" else ""
+        return self._act(request, pk, lambda release: withdraw_release(release, reason=reason))
+
+    @admin.action(description="Publish the selected built releases")
+    def publish_action(self, request, queryset):
+        for release in queryset:
+            try:
+                publish_release(release)
+            except ReleaseError as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+
+    @admin.action(description="Withdraw the selected published releases")
+    def withdraw_action(self, request, queryset):
+        for release in queryset:
+            try:
+                withdraw_release(release, reason=f"withdrawn by {request.user}")
+            except ReleaseError as exc:
+                self.message_user(request, str(exc), messages.ERROR)

@@ -1,0 +1,81 @@
+"""Releases: immutable, versioned, anonymized snapshots of a dataset, and the public summary's cells."""
+
+from __future__ import annotations
+
+from django.db import models
+
+from moderation_data.catalog import enums
+from moderation_data.catalog.models import Dataset
+
+
+class ReleaseQuerySet(models.QuerySet):
+    def published(self) -> ReleaseQuerySet:
+        return self.filter(status=Release.Status.PUBLISHED)
+
+
+class Release(models.Model):
+    """An anonymized, versioned snapshot of a dataset. Published releases never change (DB triggers)."""
+
+    class Status(models.TextChoices):
+        BUILDING = "building", "Building"
+        BUILT = "built", "Built, not yet published"
+        FAILED = "failed", "Build failed"
+        PUBLISHED = "published", "Published"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="releases")
+    version = models.CharField(max_length=32)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.BUILDING)
+    period_start = models.DateField(null=True, blank=True)
+    period_end = models.DateField(null=True, blank=True, help_text="the latest complete day included")
+    row_count = models.BigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, blank=True)
+    rows_table = models.CharField(max_length=63, blank=True, help_text="table holding the rows (row-level datasets)")
+    k_anonymity = models.PositiveSmallIntegerField(default=10)
+    anonymization = models.JSONField(default=dict, blank=True)
+    control_totals = models.JSONField(default=list, blank=True)
+    codebook = models.JSONField(default=list, blank=True)
+    codebook_version = models.CharField(max_length=16, blank=True)
+    pseudonym_key_version = models.PositiveSmallIntegerField(default=1)
+    source_fingerprint = models.CharField(
+        max_length=64, blank=True, help_text="digest of the raw tier it was built from"
+    )
+    build_seconds = models.FloatField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    companion = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="the release of the other dataset built from the same snapshot",
+    )  # fmt: skip
+    created_at = models.DateTimeField(auto_now_add=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+    withdrawn_reason = models.TextField(blank=True)
+
+    objects = ReleaseQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["dataset", "-created_at"]
+        constraints = [models.UniqueConstraint(fields=["dataset", "version"], name="release_unique_version")]
+
+    def __str__(self) -> str:
+        return f"{self.dataset.slug} {self.version}"
+
+
+class EnforcementSummaryCell(models.Model):
+    """One cell of the public enforcement summary of a release (cells under k are not stored)."""
+
+    release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="summary_cells")
+    month = models.CharField(max_length=7)
+    policy = models.CharField(max_length=64, choices=enums.Policy.choices)
+    country = models.CharField(max_length=16)
+    detection_source = models.CharField(max_length=64)
+    action = models.CharField(max_length=80)
+    decisions = models.BigIntegerField()
+
+    class Meta:
+        ordering = ["release", "month", "policy", "country", "detection_source", "action"]
+        indexes = [models.Index(fields=["release", "month", "policy", "country"], name="summary_filter_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.month} {self.policy} {self.country}: {self.decisions}"
+
