@@ -5,8 +5,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 PYTEST_ARGS ?=
+# Test processes (pytest-xdist); each gets its own database, Celery queue and rate-limit keys.
+PYTEST_WORKERS ?= auto
+PYTEST := $(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadfile
 
-.PHONY: install demo test lint format bench stop wipe browser-deps
+.PHONY: install demo test test-fast lint format bench stop wipe browser-deps
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,7 +32,11 @@ format: install
 	$(VENV)/bin/ruff format .
 
 test: install lint browser-deps
-	$(PY) -m platform_api.embedded run -- $(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(PY) -m platform_api.embedded run -- $(PYTEST) $(PYTEST_ARGS)
+
+# The inner loop: no lint, no tests marked slow (worker kills, gunicorn load).
+test-fast: install
+	$(PY) -m platform_api.embedded run -- $(PYTEST) -m "not slow" $(PYTEST_ARGS)
 
 # Performance against baselines measured in the same run; figures go to benchmarks/RESULTS.md.
 bench: install

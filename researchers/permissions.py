@@ -48,9 +48,7 @@ class HasExportsScope(HasActiveGrant):
     def has_permission(self, request: Request, view) -> bool:
         super().has_permission(request, view)
         if EXPORTS_SCOPE not in token_scopes(request) or not grant_of(request).allows_exports:
-            raise ScopeMissing(
-                f"This token lacks the scope {EXPORTS_SCOPE}.", detail={"required_scope": EXPORTS_SCOPE}
-            )
+            raise ScopeMissing(f"This token lacks the scope {EXPORTS_SCOPE}.", detail={"required_scope": EXPORTS_SCOPE})
         return True
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import os
+import time
 import uuid
 
 import pytest
@@ -45,9 +47,30 @@ def build_published_release(*, rows: int = RELEASE_ROWS, seed: int = 11, version
     return build_release(release.pk, publish=True)
 
 
+@pytest.fixture(scope="module")
+def shared_release(django_db_setup, django_db_blocker):
+    """One published release of demo data for a test module, committed, deleted when the module ends.
+
+    Tests only read it (transactional tests keep it: see ``tests.conftest._fixture_teardown``). Its
+    raw decisions are deleted once it is built, so tests making their own raw data start from an
+    empty raw tier. Tests that need a release of their own (other data, another version) build one
+    with ``build_published_release``.
+    """
+    from moderation_data.ingest.models import Decision
+    from tests.conftest import purge_releases_after, release_watermark
+
+    with django_db_blocker.unblock():
+        before = release_watermark()
+        built = build_published_release()
+        Decision.objects.all().delete()
+    yield built
+    with django_db_blocker.unblock():
+        purge_releases_after(before)
+
+
 @pytest.fixture
-def release(db):
-    return build_published_release()
+def release(shared_release):
+    return shared_release
 
 
 def make_research_client(*, modality: str = "records_and_exports", datasets=None, scope: str | None = None, **quotas):
@@ -82,6 +105,19 @@ def researcher(db):
 
 
 @pytest.fixture(autouse=True)
+def _pinned_limiter_clock(monkeypatch):
+    """The limiter's clock stands still during a test: its requests all fall in one window.
+
+    (Otherwise a test crossing a minute boundary would see its counter start again.) Tests
+    that move time replace ``platform_api.ratelimit.clock`` themselves.
+    """
+    from platform_api import ratelimit
+
+    now = time.time()
+    monkeypatch.setattr(ratelimit, "clock", lambda: now)
+
+
+@pytest.fixture(autouse=True)
 def _own_rate_limit_keys(settings):
     """Grant ids repeat across tests (rolled-back sequences): each test counts in its own key space.
 
@@ -102,6 +138,9 @@ def unique_ip() -> str:
 
 class GunicornServer:
     """A real gunicorn serving the test database (for tests across processes)."""
+
+    # Every server of a test run counts in one key space, as production processes sharing Redis do.
+    ratelimit_prefix = f"{os.environ['RATELIMIT_KEY_PREFIX']}:gunicorn"
 
     def __init__(self, workers: int = 2):
         self.workers = workers
@@ -126,7 +165,7 @@ class GunicornServer:
         self.proc = subprocess.Popen(
             [str(gunicorn), "platform_api.wsgi", "--bind", f"127.0.0.1:{self.port}", "--workers", str(self.workers),
              "--access-logfile", "/dev/null", "--log-level", "warning"],
-            env=subprocess_env(LOG_LEVEL="WARNING"),
+            env=subprocess_env(LOG_LEVEL="WARNING", RATELIMIT_KEY_PREFIX=self.ratelimit_prefix),
             cwd=BASE_DIR,
             start_new_session=True,
             stdout=subprocess.DEVNULL,
@@ -150,8 +189,12 @@ class GunicornServer:
             self.proc.wait(timeout=30)
 
 
-@pytest.fixture
-def two_gunicorns():
+@pytest.fixture(scope="module")
+def two_gunicorns(django_db_setup):
+    """Two gunicorn servers (2 processes each) on the test database, shared by a module's tests.
+
+    They count limits under their own key prefix (``servers[0].ratelimit_prefix``).
+    """
     servers = [GunicornServer().start(), GunicornServer().start()]
     yield servers
     for server in servers:

@@ -15,6 +15,7 @@ import pytest
 import redis
 from django.conf import settings
 from django.db import connection
+from django.test import TransactionTestCase
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -105,12 +106,94 @@ class WorkerProcess:
             self._log.close()
 
 
-@pytest.fixture
-def celery_worker_process(request) -> Iterator[WorkerProcess]:
-    """A real worker consuming this test run's private default queue (see platform_api.pytest_env)."""
+@pytest.fixture(scope="module")
+def celery_worker_process(django_db_setup) -> Iterator[WorkerProcess]:
+    """A real worker consuming this test run's private default queue (see platform_api.pytest_env).
+
+    One per module: tests that only need a running worker share it.
+    """
     worker = WorkerProcess(queue=settings.CELERY_TASK_DEFAULT_QUEUE).start()
     yield worker
     worker.stop()
+
+
+# Tables a committed test leaves as they were: the catalog, the shared releases that were there
+# before it, and what Django's own machinery needs. Everything else is emptied after the test.
+KEEP_TABLES = {
+    "django_migrations", "django_content_type", "auth_permission",
+    "moderation_data_dataset", "moderation_data_release", "moderation_data_enforcementsummarycell",
+}  # fmt: skip
+
+
+def purge_releases_after(release_id: int) -> None:
+    """Delete releases newer than ``release_id`` (published ones are guarded by triggers) and their tables."""
+    from moderation_data.releases.models import Release
+
+    doomed = list(Release.objects.filter(pk__gt=release_id).values_list("pk", "rows_table"))
+    if not doomed:
+        return
+    ids = [pk for pk, _ in doomed]
+    with connection.cursor() as cursor:
+        cursor.execute("BEGIN")
+        # Django's foreign keys are deferred; checked now, they leave no pending events for the ALTERs.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        for table in ("moderation_data_release", "moderation_data_enforcementsummarycell"):
+            cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
+        cursor.execute("DELETE FROM moderation_data_enforcementsummarycell WHERE release_id = ANY(%s)", [ids])
+        cursor.execute("UPDATE moderation_data_release SET companion_id = NULL WHERE id = ANY(%s)", [ids])
+        cursor.execute("DELETE FROM moderation_data_release WHERE id = ANY(%s)", [ids])
+        for table in ("moderation_data_release", "moderation_data_enforcementsummarycell"):
+            cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
+        for _, rows_table in doomed:
+            if rows_table:
+                cursor.execute(f"DROP TABLE IF EXISTS {rows_table}")
+        cursor.execute("COMMIT")
+
+
+def _empty_tables_but_shared(attempts: int = 5) -> None:
+    from django.db import OperationalError
+
+    tables = [t for t in connection.introspection.django_table_names(only_existing=True) if t not in KEEP_TABLES]
+    for attempt in range(attempts):
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(f"TRUNCATE {', '.join(tables)}")
+            return
+        except OperationalError:
+            # A worker still finishing the test's last task can hold row locks in another order:
+            # PostgreSQL breaks the deadlock by cancelling us; the worker's step is short, so retry.
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+
+
+def release_watermark() -> int:
+    from moderation_data.releases.models import Release
+
+    return Release.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+
+
+def _fixture_setup(cls) -> None:
+    cls._release_watermark = release_watermark()
+    _transaction_test_case_setup(cls)
+
+
+def _fixture_teardown(self) -> None:
+    """Instead of flushing every table: empty all but the shared ones, and delete the releases the test made.
+
+    Transactional tests (``django_db(transaction=True)``: real commits, seen by Celery workers and
+    gunicorn) would otherwise destroy the session's shared release (``shared_release``) and the
+    catalog the migrations made, and every later test would rebuild them.
+    """
+    connection.close_if_unusable_or_obsolete()
+    _empty_tables_but_shared()
+    purge_releases_after(self._release_watermark)
+
+
+# TestCase (per-test transaction, rolled back) overrides both hooks; only transactional tests change.
+_transaction_test_case_setup = TransactionTestCase.__dict__["_fixture_setup"].__func__
+TransactionTestCase._fixture_setup = classmethod(_fixture_setup)
+TransactionTestCase._fixture_teardown = _fixture_teardown
 
 
 @pytest.fixture(autouse=True)

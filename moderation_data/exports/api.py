@@ -29,6 +29,8 @@ from researchers.permissions import HasExportsScope, token_scopes
 
 LIST_LIMIT = 200
 EXPORT_ID = OpenApiParameter("export_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="export id")
+
+
 class RangeNotSatisfiable(PlatformError):
     code, status_code = "invalid_request", 416
     default_message = "The requested range cannot be satisfied."

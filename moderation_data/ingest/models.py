@@ -171,4 +171,3 @@ class ImportProblem(models.Model):
 
     def __str__(self) -> str:
         return f"line {self.line} {self.field}: {self.reason}"
-

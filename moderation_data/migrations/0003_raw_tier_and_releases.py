@@ -532,7 +532,9 @@ class Migration(migrations.Migration):
                 ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
                 (
                     "file",
-                    models.FileField(blank=True, storage=moderation_data.ingest.models.import_storage, upload_to="%Y/%m/"),
+                    models.FileField(
+                        blank=True, storage=moderation_data.ingest.models.import_storage, upload_to="%Y/%m/"
+                    ),
                 ),
                 ("source_path", models.CharField(blank=True, help_text="path given to the command", max_length=1000)),
                 (

@@ -78,4 +78,3 @@ class EnforcementSummaryCell(models.Model):
 
     def __str__(self) -> str:
         return f"{self.month} {self.policy} {self.country}: {self.decisions}"
-

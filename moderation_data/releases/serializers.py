@@ -33,6 +33,7 @@ class ReleaseDetailSerializer(ReleaseSummarySerializer):
     def get_citation(self, release: Release) -> str:
         return citation(release)
 
+
 MONTH_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
 
 

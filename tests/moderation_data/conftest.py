@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from moderation_data.catalog.models import Dataset
+from moderation_data.catalog.models import ROW_LEVEL_SLUG, Dataset
 from moderation_data.ingest.demo import generate_demo_data
+from moderation_data.ingest.models import Decision, ImportRun
 from moderation_data.ingest.services import create_import_run, run_import
 from moderation_data.releases.models import Release
 from moderation_data.releases.services import build_release, start_release
@@ -44,10 +46,24 @@ def datasets(db) -> tuple[Dataset, Dataset]:
     return ensure_datasets()
 
 
-@pytest.fixture
-def demo_release(datasets) -> Release:
-    """A published release of skewed demo data plus the two real DSA samples."""
-    generate_demo_data(rows=6000, seed=11, days=28)
-    import_file(DSA_V1)
-    import_file(DSA_V2)
-    return build(datasets[0])
+@pytest.fixture(scope="module")
+def demo_release(django_db_setup, django_db_blocker) -> Iterator[Release]:
+    """A published release of skewed demo data plus the two real DSA samples, for a module.
+
+    Committed once per module and removed at its end (raw data included): a module using it
+    shares its raw tier, so tests that need an empty world live in other modules.
+    """
+    from tests.conftest import purge_releases_after, release_watermark
+
+    with django_db_blocker.unblock():
+        ensure_datasets()
+        before = release_watermark()
+        generate_demo_data(rows=6000, seed=11, days=28)
+        import_file(DSA_V1)
+        import_file(DSA_V2)
+        release = build(Dataset.objects.get(slug=ROW_LEVEL_SLUG))
+    yield release
+    with django_db_blocker.unblock():
+        Decision.objects.all().delete()
+        ImportRun.objects.all().delete()
+        purge_releases_after(before)

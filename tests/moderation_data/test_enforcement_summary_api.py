@@ -93,11 +93,6 @@ def test_bad_filters_answer_400_invalid_request_in_the_envelope(client, demo_rel
     assert error["code"] == "invalid_request" and field in error["detail"] and error["request_id"]
 
 
-def test_before_any_release_the_summary_is_not_found(client, datasets):
-    response = _get(client)
-    assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
-
-
 def test_the_anonymous_rate_limit_answers_429_with_retry_after(client, demo_release, settings):
     settings.PUBLIC_RATE_LIMIT_PER_MINUTE = 2
     address = f"10.99.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}"

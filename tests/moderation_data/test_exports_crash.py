@@ -1,4 +1,4 @@
-"""Crash safety of exports: workers killed with SIGKILL mid-export, real worker processes, real Redis.
+"""Exports on workers of their own: killed with SIGKILL mid-export, failing, or several processes at once.
 
 A slowed-down worker (EXPORT_TEST_CHUNK_DELAY) writes an export in chunks; once one chunk is done
 and another is being written, the worker's pool child (or the whole worker) is killed. The export
@@ -32,7 +32,7 @@ from tests.moderation_data.exports_support import (
     wait_for_export,
 )
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 
 @pytest.fixture(autouse=True)
@@ -40,8 +40,8 @@ def _private_export_dir(settings):
     use_private_export_dir(settings)
 
 
-ROWS = 4000  # about 6 chunks of 700 rows
-SLOW = {"EXPORT_TEST_CHUNK_DELAY": "0.5"}  # per 256 rows: a chunk takes about 1.5 s
+ROWS = 2800  # about 4 chunks of 700 rows
+SLOW = {"EXPORT_TEST_CHUNK_DELAY": "0.35"}  # per 256 rows: a chunk takes about 1 s
 
 
 class FilePoller(threading.Thread):
@@ -114,9 +114,10 @@ def assert_exactly_once(export_id: str, body: dict, clean: dict, answers) -> Non
 ROWS_IN_RELEASE = [0]
 
 
-@pytest.fixture
-def big_release():
-    release = build_published_release(rows=ROWS)
+@pytest.fixture(scope="module")
+def big_release(django_db_setup, django_db_blocker):
+    with django_db_blocker.unblock():
+        release = build_published_release(rows=ROWS)
     ROWS_IN_RELEASE[0] = release.row_count
     return release
 
@@ -164,7 +165,7 @@ def test_an_export_survives_its_whole_worker_being_killed_and_completes_exactly_
         deadline = time.monotonic() + 180
         while Export.objects.get(pk=export_id).status != "ready" and time.monotonic() < deadline:
             requeue_stuck_exports_task.delay()
-            time.sleep(2)
+            time.sleep(0.5)
         body = wait_for_export(client, export_id, timeout=10)
         time.sleep(0.3)
         answers = poller.stop()
@@ -175,3 +176,38 @@ def test_an_export_survives_its_whole_worker_being_killed_and_completes_exactly_
     assert_exactly_once(export_id, body, clean, answers)
     assert ExportChunk.objects.get(export_id=export_id, index=killed_chunk).attempts == 2
     assert usage_today(client.grant)["records"] == charged + big_release.row_count
+
+
+# ----------------------------------------------------------------------------- faults and parallelism
+
+
+def test_a_failed_export_refunds_its_reservation_and_says_why(big_release):
+    client = make_research_client(**GENEROUS)
+    worker = start_worker(EXPORT_TEST_FAULT="fail")
+    try:
+        export_id = request_export(client, format="jsonl").json()["id"]
+        body = wait_for_export(client, export_id, statuses=("failed",))
+    finally:
+        worker.stop()
+    assert "failed" in body["error"] and "Traceback" not in body["error"]
+    assert usage_today(client.grant)["records"] == 0
+    assert not (EXPORT_DIR / "parts" / export_id).exists()
+    assert not (EXPORT_DIR / "tmp" / export_id).exists()
+
+
+def test_chunks_of_one_export_are_written_in_parallel_by_several_worker_processes(big_release):
+    client = make_research_client(**GENEROUS)
+    worker = start_worker(concurrency=2, EXPORT_TEST_CHUNK_DELAY="0.4")
+    try:
+        export_id = request_export(client, format="jsonl").json()["id"]
+        most_at_once, deadline = 0, time.monotonic() + 120
+        while Export.objects.get(pk=export_id).status != "ready" and time.monotonic() < deadline:
+            running = ExportChunk.objects.filter(export_id=export_id, status="running").count()
+            most_at_once = max(most_at_once, running)
+            assert running <= 2
+            time.sleep(0.02)
+        body = wait_for_export(client, export_id)
+    finally:
+        worker.stop()
+    assert most_at_once == 2
+    assert body["row_count"] == len(download(client, export_id)[1].splitlines())

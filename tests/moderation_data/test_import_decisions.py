@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
+from moderation_data.ingest import services as import_services
 from moderation_data.ingest.models import Appeal, Decision, ImportRun
 
 from .conftest import DSA_V1, DSA_V2, import_file
@@ -203,16 +204,21 @@ def test_malformed_jsonl_lines_are_reported_with_line_and_field(tmp_path):
     assert report[(8, "unexpected")] == "unknown field"
 
 
-def test_import_memory_stays_flat_on_a_large_file(tmp_path):
+def test_import_memory_stays_flat_on_a_large_file(tmp_path, monkeypatch):
+    # Long statements (8 kB of facts each) make a 20+ MB file of few rows; small batches keep the
+    # test quick while the file is still many batches long.
+    monkeypatch.setattr(import_services, "BATCH_SIZE", 250)
+    facts = "The account posted propaganda of a proscribed organisation. " * 135
     path = tmp_path / "big.jsonl"
     with path.open("w") as out:
-        for i in range(20_000):
-            out.write(json.dumps(_jsonl_row(platform_decision_id=f"d-{i}", account_id=f"a-{i % 997}")) + "\n")
+        for i in range(2_500):
+            row = _jsonl_row(platform_decision_id=f"d-{i}", account_id=f"a-{i % 997}", decision_facts=facts)
+            out.write(json.dumps(row) + "\n")
     assert path.stat().st_size > 20_000_000
     tracemalloc.start()
     run = import_file(path)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    assert run.rows_imported == 20_000
-    # One batch (5,000 rows) in memory at a time, not the 20+ MB file.
+    assert run.rows_imported == 2_500
+    # One batch in memory at a time, not the 20+ MB file.
     assert peak < 20_000_000, peak

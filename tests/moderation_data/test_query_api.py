@@ -258,13 +258,11 @@ def test_bad_request_bodies_answer_invalid_request(release, researcher, body):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_runaway_query_is_cancelled_and_answered_unavailable(settings):
+def test_runaway_query_is_cancelled_and_answered_unavailable(settings, release):
     import psycopg
 
-    from tests.api_fixtures import build_published_release
     from tests.conftest import database_url_of
 
-    release = build_published_release(rows=300)
     researcher = make_research_client()
     settings.QUERY_STATEMENT_TIMEOUT_MS = 300
     # Another session holds a lock the query needs: the query waits, and is cancelled at the timeout.
