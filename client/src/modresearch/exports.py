@@ -146,7 +146,7 @@ class ExportJob:
                         with open(part, mode) as out:
                             if mode == "wb" and bar is not None:
                                 bar.n = 0
-                            for chunk in response.iter_bytes(CHUNK):
+                            for chunk in response.iter_bytes():
                                 out.write(chunk)
                                 if bar is not None:
                                     bar.update(len(chunk))
