@@ -186,7 +186,8 @@ class PageSpool(FileSink):
 
     def pages(self) -> Iterator[list[dict]]:
         """The pages on disk (call after :meth:`truncate` has cut off any partial one)."""
-        self.handle.flush()
+        if not self.handle.closed:
+            self.handle.flush()
         with open(self.path, "rb") as handle:
             for line in handle:
                 if line.endswith(b"\n"):
