@@ -21,7 +21,6 @@ from django.test.utils import override_settings
 
 from tests.api_fixtures import GunicornServer, make_research_client
 
-
 T = TypeVar("T")
 
 

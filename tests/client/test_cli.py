@@ -39,7 +39,9 @@ def test_cli_records_writes_the_same_rows_as_the_library(live, tmp_workdir, libr
     from modresearch.exports import read_export
 
     out = tmp_workdir / f"rows.{suffix}"
-    result = cli(live, "records", DATASET, *WHERE, "--fields", FIELDS, "--page-size", "37", "--out", str(out), cwd=tmp_workdir)
+    result = cli(
+        live, "records", DATASET, *WHERE, "--fields", FIELDS, "--page-size", "37", "--out", str(out), cwd=tmp_workdir
+    )
     assert f"{len(library_rows):,} rows" in result.stderr
     assert not Path(f"{out}.state").exists() and not Path(f"{out}.pages").exists()
     codebook = live.client().dataset(DATASET)["codebook"]
@@ -64,7 +66,18 @@ def test_a_killed_cli_walk_continues_where_it_stopped(live, tmp_workdir):
     finally:
         proc.wait()
     assert state.exists()
-    cli(live, "records", DATASET, "--fields", "decision_id,policy", "--page-size", "10", "--out", str(out), cwd=tmp_workdir)
+    cli(
+        live,
+        "records",
+        DATASET,
+        "--fields",
+        "decision_id,policy",
+        "--page-size",
+        "10",
+        "--out",
+        str(out),
+        cwd=tmp_workdir,
+    )
     ids = [json.loads(line)["decision_id"] for line in out.read_text().splitlines()]
     expected = live.client().records(DATASET, fields=["decision_id"])["decision_id"].tolist()
     assert ids == expected
@@ -77,7 +90,9 @@ def test_cli_catalog_count_usage_cite_and_export(live, tmp_workdir, library_rows
     assert "records_remaining" in json.loads(cli(live, "usage", cwd=tmp_workdir).stdout)["today"]
     assert cli(live, "cite", DATASET, "--format", "bibtex", cwd=tmp_workdir).stdout.startswith("@")
     out = tmp_workdir / "export.parquet"
-    result = cli(live, "export", DATASET, *WHERE, "--fields", FIELDS, "--format", "parquet", "--out", str(out), cwd=tmp_workdir)
+    result = cli(
+        live, "export", DATASET, *WHERE, "--fields", FIELDS, "--format", "parquet", "--out", str(out), cwd=tmp_workdir
+    )
     assert "verified" in result.stderr
     from modresearch.exports import read_parquet
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 
+import modresearch
 import pandas as pd
 import pytest
-
-import modresearch
 from modresearch import Client
+
 from tests.client.conftest import committed
 
 pytestmark = pytest.mark.django_db
@@ -151,8 +151,8 @@ def test_server_errors_raise_one_typed_exception_per_code(live):
 
 
 def test_an_expired_token_is_renewed_transparently(live):
-    from oauth2_provider.models import AccessToken
     from django.utils import timezone
+    from oauth2_provider.models import AccessToken
 
     client = live.client()
     assert client.count(DATASET) == live.release.row_count
@@ -182,8 +182,8 @@ def test_a_quota_cut_off_stops_with_when_it_resets_and_how_to_resume(live, tmp_w
     with pytest.raises(modresearch.QuotaExceeded) as cut:
         client.records(DATASET, page_size=100)
     error = cut.value
-    tomorrow = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1, minutes=2)
-    assert error.resets_at is not None and dt.datetime.now(dt.timezone.utc) < error.resets_at < tomorrow
+    tomorrow = dt.datetime.now(dt.UTC) + dt.timedelta(days=1, minutes=2)
+    assert error.resets_at is not None and dt.datetime.now(dt.UTC) < error.resets_at < tomorrow
     assert len(error.partial) == error.rows_fetched == 300 and "state=" in str(error)
 
     state = tmp_workdir / "walk.state"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -12,10 +11,10 @@ import threading
 import time
 from pathlib import Path
 
+import modresearch
 import pandas as pd
 import pytest
 
-import modresearch
 from tests.api_fixtures import GunicornServer
 
 pytestmark = pytest.mark.django_db

@@ -21,7 +21,9 @@ def test_the_quickstart_notebook_executes_without_errors_and_its_plot_cells_prod
             monkeypatch.setenv(key, value)  # the kernel inherits the environment, as in a researcher's shell
     monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     notebook = nbformat.read(NOTEBOOK, as_version=4)
-    NotebookClient(notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_workdir)}}).execute()
+    NotebookClient(
+        notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_workdir)}}
+    ).execute()
 
     code_cells = [cell for cell in notebook.cells if cell.cell_type == "code"]
     outputs = [output for cell in code_cells for output in cell.outputs]

@@ -55,9 +55,8 @@ def citation(meta: dict[str, Any], title: str, format: str = "text") -> str:
     note = f"Release {version}, period {period}, {rows} records, sha256 {sha}"
     url, doi = meta.get("url") or meta.get("persistent_url") or "", meta.get("doi") or ""
     if format == "text":
-        return (
-            f"{title}, release {version} ({year}) [data set], period {period}, {rows} records, sha256 {sha}."
-            + (f" https://doi.org/{doi}" if doi else f" {url}" if url else "")
+        return f"{title}, release {version} ({year}) [data set], period {period}, {rows} records, sha256 {sha}." + (
+            f" https://doi.org/{doi}" if doi else f" {url}" if url else ""
         )
     if format == "bibtex":
         key = re.sub(r"[^A-Za-z0-9]+", "_", f"{dataset or title}_{version}").strip("_")

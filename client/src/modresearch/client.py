@@ -472,7 +472,9 @@ class Client:
         return ExportJob(self, self._transport.json("GET", f"/api/v1/exports/{export_id}"))
 
 
-def aggregate_frame(answer: dict, group_by: list[str], codebook: list[dict], dataset: str, version: str) -> pd.DataFrame:
+def aggregate_frame(
+    answer: dict, group_by: list[str], codebook: list[dict], dataset: str, version: str
+) -> pd.DataFrame:
     """An aggregate answer as a DataFrame: group columns (codebook dtypes), count, noise_scale, ci95_low/high."""
     rows = next((answer[key] for key in ("data", "rows", "groups", "results") if isinstance(answer.get(key), list)), [])
     flat = []
@@ -489,7 +491,11 @@ def aggregate_frame(answer: dict, group_by: list[str], codebook: list[dict], dat
     group_frame = to_frame([{g: r.get(g) for g in group_by} for r in flat], codebook, group_by)
     rest = pd.DataFrame(
         [{k: v for k, v in r.items() if k not in group_by} for r in flat],
-        columns=list(dict.fromkeys(["count", "noise_scale", "ci95_low", "ci95_high"] + [k for r in flat for k in r if k not in group_by])),
+        columns=list(
+            dict.fromkeys(
+                ["count", "noise_scale", "ci95_low", "ci95_high"] + [k for r in flat for k in r if k not in group_by]
+            )
+        ),
     )
     frame = pd.concat([group_frame.reset_index(drop=True), rest.reset_index(drop=True)], axis=1)
     frame.attrs.update({k: v for k, v in answer.items() if k not in ("data", "rows", "groups", "results")})

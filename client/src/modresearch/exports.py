@@ -142,7 +142,9 @@ class ExportJob:
                         mode = "ab" if response.status_code == 206 else "wb"
                         etag = response.headers.get("ETag", "").strip('"')
                         if etag and expected and etag != expected:
-                            raise ChecksumMismatch(f"the server's ETag {etag} differs from the export's sha256 {expected}")
+                            raise ChecksumMismatch(
+                                f"the server's ETag {etag} differs from the export's sha256 {expected}"
+                            )
                         with open(part, mode) as out:
                             if mode == "wb" and bar is not None:
                                 bar.n = 0

@@ -103,10 +103,10 @@ class _CategoryColumn(_Column):
 
     def add(self, values: list[Any]) -> None:
         codes = self.codes
-        out = np.empty(len(values), dtype=np.int32)
-        for i, value in enumerate(values):
+        out = []
+        for value in values:
             if value is None:
-                out[i] = -1
+                out.append(-1)
                 continue
             code = codes.get(value)
             if code is None:
@@ -114,16 +114,22 @@ class _CategoryColumn(_Column):
                 # appended, so codes already written stay valid.
                 code = codes[value] = len(self.categories)
                 self.categories.append(value)
-            out[i] = code
-        self.chunks.append(out)
+            out.append(code)
+        # The smallest integer type that holds the domain so far: chunks stay a byte per row for most fields.
+        self.chunks.append(np.array(out, dtype=_code_type(len(self.categories))))
 
     def finish(self) -> Any:
-        codes = self._joined(np.int32)
-        small = np.int8 if len(self.categories) < 127 else np.int16 if len(self.categories) < 32767 else np.int32
+        codes = self._joined(np.int8)
         categorical = pd.Categorical.from_codes(
-            codes.astype(small, copy=False), categories=pd.Index(self.categories, dtype=object), ordered=self.ordered
+            codes.astype(_code_type(len(self.categories)), copy=False),
+            categories=pd.Index(self.categories, dtype=object),
+            ordered=self.ordered,
         )
         return pd.Series(categorical, name=self.name)
+
+
+def _code_type(categories: int) -> type:
+    return np.int8 if categories < 127 else np.int16 if categories < 32767 else np.int32
 
 
 class _DateColumn(_Column):
@@ -242,7 +248,9 @@ def empty_frame(codebook: Iterable[Mapping[str, Any]], fields: Sequence[str] | N
     return pd.DataFrame({name: column_for(name, entries.get(name)).empty() for name in names})
 
 
-def to_frame(rows: list[dict], codebook: Sequence[Mapping[str, Any]], fields: Sequence[str] | None = None) -> pd.DataFrame:
+def to_frame(
+    rows: list[dict], codebook: Sequence[Mapping[str, Any]], fields: Sequence[str] | None = None
+) -> pd.DataFrame:
     """One page (or any list of rows) as a typed DataFrame."""
     builder = FrameBuilder(codebook, fields)
     builder.add(rows)

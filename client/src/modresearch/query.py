@@ -88,7 +88,9 @@ def _from_pairs(pairs: Iterable[tuple[str, Any]]) -> dict:
     for key, value in pairs:
         name, _, lookup = str(key).partition("__")
         if lookup and lookup not in LOOKUPS:
-            raise ValueError(f"unknown lookup __{lookup} in {key!r}; use one of " + ", ".join(f"__{k}" for k in LOOKUPS))
+            raise ValueError(
+                f"unknown lookup __{lookup} in {key!r}; use one of " + ", ".join(f"__{k}" for k in LOOKUPS)
+            )
         many = isinstance(value, list | tuple | set | frozenset)
         if lookup == "in":
             values = list(value) if many else [v for v in str(value).split(",") if v != ""]

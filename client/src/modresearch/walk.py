@@ -231,7 +231,7 @@ class WalkState:
             "rows": rows,
             "offset": offset,
             "complete": complete,
-            "updated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "updated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         }
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(self.path.name + ".tmp")
