@@ -111,8 +111,10 @@ def main() -> int:
             f"| release rows | {release['row_count']:,} |",
             f"| raw HTTP walk, page_size=1000 (httpx + orjson, rows discarded) | {raw_rows / raw_seconds:,.0f} rows/s "
             f"({raw_seconds:.1f} s; best of {len(raw_times)}, alternated) |",
-            f"| `Client.records()` → typed DataFrame | {client_rows / client_seconds:,.0f} rows/s ({client_seconds:.1f} s; best of {len(client_times)}) |",
-            f"| final DataFrame: held (tracemalloc) / `memory_usage(deep=True)` | {held / mib:,.0f} MiB / {deep / mib:,.0f} MiB |",
+            f"| `Client.records()` → typed DataFrame | {client_rows / client_seconds:,.0f} rows/s "
+            f"({client_seconds:.1f} s; best of {len(client_times)}) |",
+            f"| final DataFrame: held (tracemalloc) / `memory_usage(deep=True)` | {held / mib:,.0f} MiB / "
+            f"{deep / mib:,.0f} MiB |",
             f"| allocation peak during `records()` (tracemalloc) | {peak / mib:,.0f} MiB |",
         ]
         + [f"| target: {name} | {'PASS' if ok else 'FAIL'} ({value}) |" for name, ok, value in checks]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 
 import modresearch
 import pandas as pd
@@ -15,7 +16,8 @@ from tests.client.conftest import committed
 pytestmark = pytest.mark.django_db
 
 DATASET = "moderation-decisions"
-FILTER = {"detection_source__in": ["hash_match", "partner_alert", "user_report"], "decided_on__gte": "2025-01-08"}
+SOURCES = ["hash_match", "partner_alert", "user_report"]
+FILTER = {"detection_source__in": SOURCES, "decided_on__gte": "2025-01-08"}
 
 
 def _mask(frame: pd.DataFrame) -> pd.Series:
@@ -78,12 +80,12 @@ def test_every_form_of_where_selects_the_same_rows(live):
         "detection_source__in=hash_match,partner_alert,user_report&decided_on__gte=2025-01-08",
         {
             "and": [
-                {"operation": "IN", "field_name": "detection_source", "field_values": ["hash_match", "partner_alert", "user_report"]},
+                {"operation": "IN", "field_name": "detection_source", "field_values": SOURCES},
                 {"operation": "GTE", "field_name": "decided_on", "field_values": [dt.date(2025, 1, 8)]},
             ]
         },
         [
-            {"operation": "IN", "field_name": "detection_source", "field_values": ["hash_match", "partner_alert", "user_report"]},
+            {"operation": "IN", "field_name": "detection_source", "field_values": SOURCES},
             {"operation": "GTE", "field_name": "decided_on", "field_values": ["2025-01-08"]},
         ],
     ]  # fmt: skip
@@ -239,9 +241,8 @@ def test_credentials_come_from_the_environment_or_a_downloaded_file(live, tmp_wo
         f'MODRESEARCH_CLIENT_SECRET="{live.default.client_secret}"\n'
     )
     assert Client.from_env(progress=False).me()["client_id"] == live.default.client_id
-    (tmp_workdir / "credentials.json").write_text(
-        f'{{"url": "{live.url}", "client_id": "{live.default.client_id}", "client_secret": "{live.default.client_secret}"}}'
-    )
+    file = {"url": live.url, "client_id": live.default.client_id, "client_secret": live.default.client_secret}
+    (tmp_workdir / "credentials.json").write_text(json.dumps(file))
     monkeypatch.setenv("MODRESEARCH_CREDENTIALS", str(tmp_workdir / "credentials.json"))
     assert Client.from_env(progress=False).count(DATASET) == live.release.row_count
     for key, value in live.env().items():

@@ -15,7 +15,8 @@ import modresearch
 from modresearch import Client
 assert modresearch.__version__
 django = sorted(name for name in sys.modules if name == "django" or name.startswith("django."))
-server = sorted(name for name in sys.modules if name.split(".")[0] in ("platform_api", "researchers", "moderation_data"))
+apps = ("platform_api", "researchers", "moderation_data")
+server = sorted(name for name in sys.modules if name.split(".")[0] in apps)
 print("imported:", django, server)
 sys.exit(1 if django or server else 0)
 """

@@ -214,7 +214,8 @@ class WalkState:
             )
         if state.get("release") != spec.release:
             raise StateMismatch(
-                f"{self.path} walks release {state.get('release')}, not {spec.release}: cursors belong to their release. "
+                f"{self.path} walks release {state.get('release')}, not {spec.release}: cursors belong to their "
+                "release. "
                 "Omit the release to continue the saved walk, or delete the state file to start over."
             )
 
