@@ -20,9 +20,10 @@ from typing import Any
 
 import pandas as pd
 
+from modresearch.citation import FORMATS as CITATION_FORMATS
 from modresearch.citation import citation as make_citation
 from modresearch.config import resolve
-from modresearch.errors import QuotaExceeded
+from modresearch.errors import NotFound, QuotaExceeded
 from modresearch.exports import ExportJob
 from modresearch.frames import FrameBuilder, codebook_frame, empty_frame, to_frame
 from modresearch.http import Transport
@@ -108,7 +109,8 @@ class Client:
         max_retries: int = 8,
         max_wait: float = 900.0,
     ) -> None:
-        self.url = url.rstrip("/")
+        # The platform's address; a copied API base (".../api/v1") works too.
+        self.url = url.rstrip("/").removesuffix("/api/v1")
         self.progress = progress
         self._transport = Transport(
             self.url, client_id, client_secret, scope=scope, timeout=timeout, max_retries=max_retries, max_wait=max_wait
@@ -199,8 +201,16 @@ class Client:
 
     def citation(self, dataset: str, *, release: str | None = None, format: str = "text") -> str:
         """How to cite a release (``"text"``, ``"bibtex"`` or ``"ris"``)."""
+        if format not in CITATION_FORMATS:
+            raise ValueError(f"format must be one of {', '.join(CITATION_FORMATS)}, not {format!r}")
         version = self._version(dataset, release)
-        meta = self._transport.json("GET", f"/api/v1/datasets/{dataset}/releases/{version}")
+        path = f"/api/v1/datasets/{dataset}/releases/{version}"
+        try:
+            # The platform's own citation (docs/citation.md), when it serves one in this format.
+            return self._transport.request("GET", f"{path}/citation", params={"format": format}).text.strip()
+        except NotFound:
+            pass  # a platform without the citation endpoint: written here from the release metadata
+        meta = self._transport.json("GET", path)
         title = str(self.dataset(dataset).get("title") or dataset)
         return make_citation(meta, title, format)
 

@@ -4,7 +4,8 @@ Looked up in this order (the first that names a client id wins):
 
 1. ``MODRESEARCH_URL``, ``MODRESEARCH_CLIENT_ID``, ``MODRESEARCH_CLIENT_SECRET`` in the environment;
 2. the file given as ``path=``, or in ``MODRESEARCH_CREDENTIALS``;
-3. ``./.env``, ``./modresearch.json``, ``~/.config/modresearch/credentials.json``.
+3. ``./.env``, ``./modresearch.env``, ``./modresearch.json`` (the names of the portal's downloads),
+   ``~/.config/modresearch/credentials.json``.
 
 A ``.env`` file holds ``KEY=value`` lines (``export`` prefixes, quotes and ``#`` comments allowed);
 a JSON file holds one object. Either may name the keys with or without the ``MODRESEARCH_`` prefix
@@ -26,7 +27,12 @@ KEYS = {
     "client_id": ("MODRESEARCH_CLIENT_ID", "CLIENT_ID"),
     "client_secret": ("MODRESEARCH_CLIENT_SECRET", "CLIENT_SECRET"),
 }
-DEFAULT_FILES = (Path(".env"), Path("modresearch.json"), Path("~/.config/modresearch/credentials.json"))
+DEFAULT_FILES = (
+    Path(".env"),
+    Path("modresearch.env"),
+    Path("modresearch.json"),
+    Path("~/.config/modresearch/credentials.json"),
+)
 
 
 def read_file(path: str | os.PathLike[str]) -> dict[str, str]:

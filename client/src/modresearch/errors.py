@@ -156,6 +156,12 @@ class QuotaExceeded(APIError):
         self.resets_at: dt.datetime | None = (
             now + dt.timedelta(seconds=self.retry_after) if self.retry_after is not None else None
         )
+        stated = self.detail.get("reset_at") or self.detail.get("resets_at")
+        if isinstance(stated, str):  # the server says when, in ISO 8601
+            try:
+                self.resets_at = dt.datetime.fromisoformat(stated.replace("Z", "+00:00"))
+            except ValueError:
+                pass
         self.resume: dict | None = None
         self.rows_fetched: int | None = None
 
