@@ -8,6 +8,7 @@ for its ``code`` (an unknown code becomes a plain :class:`APIError`), so callers
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from typing import Any
 
@@ -158,10 +159,8 @@ class QuotaExceeded(APIError):
         )
         stated = self.detail.get("reset_at") or self.detail.get("resets_at")
         if isinstance(stated, str):  # the server says when, in ISO 8601
-            try:
+            with contextlib.suppress(ValueError):
                 self.resets_at = dt.datetime.fromisoformat(stated.replace("Z", "+00:00"))
-            except ValueError:
-                pass
         self.resume: dict | None = None
         self.rows_fetched: int | None = None
 
