@@ -16,6 +16,7 @@ from platform_api.env import (
     env_required,
     env_secret,
     env_str,
+    env_url,
     parse_database_url,
     parse_email_url,
     parse_redis_url,
@@ -69,6 +70,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "oauth2_provider",
     "platform_api",
     "researchers",
@@ -172,6 +174,16 @@ for _key, _value in _email.items():
     globals()[_key] = _value
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "research-access@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Where researchers ask for larger quotas or export allowances (named in every refusal).
+ACCESS_REQUESTS_EMAIL = env_str("ACCESS_REQUESTS_EMAIL", DEFAULT_FROM_EMAIL)
+
+# --------------------------------------------------------------------------- public identity
+# The address researchers reach the platform at: absolute links in e-mails and citations.
+# `check --deploy` warns while it is left at the development default.
+PUBLIC_BASE_URL_DEFAULT = "http://127.0.0.1:8000"
+PUBLIC_BASE_URL = env_url("PUBLIC_BASE_URL", PUBLIC_BASE_URL_DEFAULT)
+# Who provides the data, as a citation names it (author/publisher of every release).
+PROVIDER_NAME = env_str("PROVIDER_NAME", "Moderation research platform")
 
 # --------------------------------------------------------------------------- API
 REST_FRAMEWORK = {
@@ -201,6 +213,10 @@ SPECTACULAR_SETTINGS = {
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI and ReDoc are served by the platform itself, pinned (no CDN: docs work offline).
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     # Several components have a `status`; name the enums so none gets a hash-suffixed name.
     "ENUM_NAME_OVERRIDES": {"HealthStatusEnum": ["ok", "unavailable"]},

@@ -60,7 +60,13 @@ APPLICATION_FIELDS = (
     "start_date",
     "end_date",
 )
-QUOTA_FIELDS = ("requests_per_minute", "requests_per_day", "records_per_day", "concurrent_exports")
+QUOTA_FIELDS = (
+    "requests_per_minute",
+    "requests_per_day",
+    "records_per_day",
+    "concurrent_exports",
+    "export_rows_per_month",
+)
 
 
 # --------------------------------------------------------------------------- email
