@@ -224,7 +224,7 @@ class Admission:
         return max(1, max(reset for _, _, reset in refused)) if refused else 1
 
     def detail(self) -> dict:
-        """The 429 detail: the deciding window (``window``, ``limit``, ``remaining``, ``reset_at``), and every window."""
+        """The 429 detail: the deciding window (``window``, ``limit``, ``remaining``, ``reset_at``), then all."""
         window, count, _ = self.binding
         return {
             **window.describe(count, self.now),
