@@ -79,6 +79,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "platform_api.middleware.RequestIdMiddleware",
+    # /api/ and /oauth/ paths work with or without a trailing slash (docs/api.md); before CommonMiddleware.
+    "platform_api.slashes.TrailingSlashMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

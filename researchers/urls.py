@@ -3,7 +3,8 @@ from django.urls import include, path
 from researchers import oauth
 
 urlpatterns = [
-    path("oauth/token/", oauth.GrantTokenView.as_view(), name="oauth-token"),
-    path("oauth/revoke_token/", oauth.GrantRevokeTokenView.as_view(), name="oauth-revoke-token"),
+    # API paths have no trailing slash; the other spelling works too (platform_api.slashes, docs/api.md).
+    path("oauth/token", oauth.GrantTokenView.as_view(), name="oauth-token"),
+    path("oauth/revoke_token", oauth.GrantRevokeTokenView.as_view(), name="oauth-revoke-token"),
     path("portal/", include("researchers.portal_urls")),
 ]
