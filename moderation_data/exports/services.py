@@ -43,6 +43,7 @@ from moderation_data.exports import writers
 from moderation_data.exports.models import Export, ExportChunk
 from moderation_data.query import language as ql
 from moderation_data.query import records
+from moderation_data.releases import citation as cite
 from moderation_data.releases.selectors import LATEST, get_published_release, release_rows_table
 from platform_api.errors import NotFoundError, RateLimited, ScopeMissing
 from platform_api.ratelimit import Window, refund
@@ -244,6 +245,9 @@ def _manifest(release, query: records.RecordsQuery, spec: dict) -> dict:
         "pseudonym_key_version": release.pseudonym_key_version,
         "pseudonyms": "keyed to your project (HMAC-SHA256)",
         "order": "row_id",
+        # How to cite the data this file holds (docs/citation.md).
+        "citation": cite.as_text(release),
+        "citation_metadata": cite.metadata(release),
     }
 
 
@@ -472,7 +476,7 @@ def finalize_export(export_id, *, task_id: str = "") -> None:
         out = _HashingWriter(handle) if export.format != Export.Format.PARQUET else handle
         with contextlib.ExitStack() as stack:
             parts = [stack.enter_context(storage.open(c.part_name, "rb")) for c in chunks]
-            writers.combine_parts(export.format, query, parts, out, progress)
+            writers.combine_parts(export.format, query, parts, out, progress, manifest=export.manifest)
         handle.flush()
         os.fsync(handle.fileno())
         size = handle.tell()

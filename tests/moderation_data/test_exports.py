@@ -429,3 +429,27 @@ def test_export_tasks_are_acked_late_and_requeued_if_their_worker_dies():
     assert app.conf.broker_transport_options["visibility_timeout"] > time_limit
     schedule = {entry["task"] for entry in app.conf.beat_schedule.values()}
     assert {"moderation_data.expire_exports", "moderation_data.requeue_stuck_exports"} <= schedule
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parquet_files_carry_release_sha256_codebook_query_and_key_version_as_metadata(export_worker, release):
+    import io
+    import json
+
+    import pyarrow.parquet as pq
+
+    client = make_research_client(**GENEROUS)
+    body = wait_for_export(client, request_export(client, format="parquet", query=QUERY).json()["id"])
+    _, content, _ = download(client, body["id"])
+    metadata = pq.ParquetFile(io.BytesIO(content)).schema_arrow.metadata
+    assert metadata[b"moderation_research.release"] == release.version.encode()
+    assert metadata[b"moderation_research.release_sha256"] == release.sha256.encode()
+    assert metadata[b"moderation_research.codebook_version"] == release.codebook_version.encode()
+    assert metadata[b"moderation_research.pseudonym_key_version"] == str(release.pseudonym_key_version).encode()
+    assert json.loads(metadata[b"moderation_research.query"]) == QUERY
+    assert b"sha256 " + release.sha256.encode() in metadata[b"moderation_research.citation"]
+    manifest = json.loads(metadata[b"moderation_research.manifest"])
+    assert manifest["citation_metadata"]["version"] == release.version
+    # The manifest the API shows carries the same citation.
+    assert body["manifest"]["citation"] == manifest["citation"]
+    assert body["manifest"]["citation_metadata"]["sha256"] == release.sha256
