@@ -52,7 +52,8 @@ def metadata(release: Release) -> dict:
         "url": persistent_url(release),
         "doi": release.doi or None,
         "notes": release.notes,
-        "downloads": {fmt: f"{settings.PUBLIC_BASE_URL}{citation_api_path(release, fmt)}" for fmt in ("bibtex", "ris")},
+        # Public files beside the persistent page (the API's .../citation?format= needs a token).
+        "downloads": {fmt: f"{persistent_url(release)}/citation.{EXTENSIONS[fmt]}" for fmt in ("bibtex", "ris")},
     }
 
 

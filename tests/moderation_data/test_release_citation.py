@@ -47,7 +47,7 @@ def test_the_release_endpoint_carries_notes_and_a_citation_with_provider_url_and
     assert facts["version"] == release.version and facts["row_count"] == release.row_count
     assert facts["sha256"] == release.sha256
     assert facts["url"] == f"https://research.example.org/portal/releases/moderation-decisions/{release.version}"
-    assert facts["downloads"]["bibtex"].startswith("https://research.example.org/api/v1/")
+    assert facts["downloads"]["bibtex"] == f"{facts['url']}/citation.bib"
     assert "Example Platform Trust & Safety" in body["citation"] and release.sha256 in body["citation"]
     assert "notes" in body and "doi" in body
 
