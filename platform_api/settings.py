@@ -210,8 +210,16 @@ PUBLIC_RATE_LIMIT_PER_DAY = env_int("PUBLIC_RATE_LIMIT_PER_DAY", 5000, min_value
 SPECTACULAR_SETTINGS = {
     "TITLE": "Researcher data-access API",
     "DESCRIPTION": (
-        "Vetted-researcher access to anonymized content-moderation data (DSA Art. 40). "
-        "Authenticate with OAuth2 client credentials at /oauth/token/."
+        "Vetted-researcher access to anonymized content-moderation data (DSA Art. 40).\n\n"
+        "1. Exchange your client id and secret for a bearer token: `POST /oauth/token` with "
+        "`grant_type=client_credentials` (HTTP Basic). Tokens last an hour.\n"
+        "2. `GET /api/v1/me` shows your grant, datasets and quotas; `GET /api/v1/datasets/{slug}` the codebook "
+        "(every field, its type and allowed values).\n"
+        "3. Page through a release with `POST .../records`, following `next_cursor`; pin the release version "
+        "the first page reports. For a whole release, request an export.\n\n"
+        "On 429 wait `Retry-After` seconds and repeat the request. Every error has the same shape: "
+        '`{"error": {"code", "message", "detail", "request_id"}}`. Guides, codebooks and the '
+        "DSA/TikTok crosswalk: /portal/docs/."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
@@ -220,6 +228,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Docstrings are notes for developers; every operation states its researcher-facing description.
+    "DISABLE_DOCSTRING_DESCRIPTIONS": True,
     # Several components have a `status`; name the enums so none gets a hash-suffixed name.
     "ENUM_NAME_OVERRIDES": {"HealthStatusEnum": ["ok", "unavailable"]},
 }

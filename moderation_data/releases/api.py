@@ -39,7 +39,13 @@ class ReleaseDetailView(AuditedAPIView):
 
     @extend_schema(
         operation_id="releases_retrieve",
-        summary="Release metadata",
+        summary="Release metadata and citation",
+        description=(
+            "One release: its version (`latest` names the newest published), the period it covers (the latest "
+            "complete day included), row count, sha256, the anonymization parameters and statistics, control "
+            "totals, release notes and how to cite it (`citation`, `citation_metadata`; BibTeX and RIS at "
+            "`.../citation?format=bibtex`). Pin the version it reports in the walks you start."
+        ),
         parameters=[SLUG, VERSION],
         responses={200: ReleaseDetailSerializer, **error_responses(401, 403, 404, 429)},
     )
