@@ -220,6 +220,12 @@ def test_a_whole_release_can_be_exported_whatever_the_daily_record_quota(release
     assert me["export_allowance"]["used"] == release.row_count
     usage = client.get("/api/v1/usage").json()
     assert usage["export_allowance"]["remaining"] == client.grant.export_rows_per_month - release.row_count
+    # The portal's grant page shows the allowance and what this month's exports used of it.
+    portal = Client()
+    portal.force_login(client.grant.application.principal_researcher.user)
+    page = portal.get("/portal/grants/").content.decode()
+    assert f"{client.grant.export_rows_per_month} export rows/month" in page
+    assert f"{release.row_count} export rows this month" in page
 
 
 @pytest.mark.django_db(transaction=True)
