@@ -10,7 +10,7 @@ from modresearch.citation import citation
 from modresearch.client import aggregate_frame
 from modresearch.config import read_file, resolve
 from modresearch.errors import ConfigurationError
-from modresearch.query import to_query
+from modresearch.query import get_parameters, to_query
 
 CODEBOOK = [
     {"name": "detection_source", "type": "enum", "nullable": True,
@@ -94,3 +94,16 @@ def test_credentials_files_in_env_and_json_form(tmp_path):
     assert resolve(json_file, environ={"MODRESEARCH_URL": "http://other"})["url"] == "http://other"
     with pytest.raises(ConfigurationError, match="does not exist"):
         resolve(tmp_path / "missing.env", environ={})
+
+
+def test_plain_ands_walk_as_get_parameters_and_anything_else_as_post():
+    query = to_query({"country__in": ["DE", "FR"], "reinstated": True, "decided_on__gte": "2025-01-01"})
+    assert get_parameters(query) == [
+        ("country__in", "DE,FR"),
+        ("reinstated", "true"),
+        ("decided_on__gte", "2025-01-01"),
+    ]
+    assert get_parameters(None) == []
+    assert get_parameters(to_query({"or": [{"policy": "x"}]})) is None
+    assert get_parameters(to_query({"country__in": ["a,b"]})) is None  # a comma cannot be said in the GET form
+    assert get_parameters(to_query({"fields": "x"})) is None

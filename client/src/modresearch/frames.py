@@ -23,6 +23,7 @@ Codebook type → dtype:
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -80,17 +81,17 @@ class _ListColumn(_ObjectColumn):
         self.shared: dict[tuple, list] = {}
 
     def add(self, values: list[Any]) -> None:
-        interned, shared = self.interned, self.shared
-        out = []
-        for value in values:
-            if value is None:
-                out.append(None)
-                continue
-            key = tuple(value)
-            same = shared.get(key)
-            if same is None:
-                same = shared[key] = [interned.setdefault(v, v) if isinstance(v, str) else v for v in value]
-            out.append(same)
+        shared = self.shared
+        keys = [None if value is None else tuple(value) for value in values]
+        out = [shared.get(key) if key is not None else None for key in keys]
+        if None in out:  # lists not seen before (or missing values): intern them once
+            interned = self.interned
+            for i, key in enumerate(keys):
+                if key is not None and out[i] is None:
+                    same = shared.get(key)
+                    if same is None:
+                        same = shared[key] = [interned.setdefault(v, v) if isinstance(v, str) else v for v in key]
+                    out[i] = same
         super().add(out)
 
 
@@ -99,22 +100,22 @@ class _CategoryColumn(_Column):
         super().__init__(name)
         self.categories: list[str] = list(dict.fromkeys(domain))
         self.codes: dict[Any, int] = {v: i for i, v in enumerate(self.categories)}
+        self.codes[None] = -1  # missing
         self.ordered = ordered
 
     def add(self, values: list[Any]) -> None:
         codes = self.codes
-        out = []
-        for value in values:
-            if value is None:
-                out.append(-1)
-                continue
-            code = codes.get(value)
-            if code is None:
-                # A value outside the listed domain (an open field such as a country outside the EEA):
-                # appended, so codes already written stay valid.
-                code = codes[value] = len(self.categories)
-                self.categories.append(value)
-            out.append(code)
+        get = codes.get
+        out = [get(value, -2) for value in values]
+        if -2 in out:
+            for i, value in enumerate(values):
+                if out[i] == -2:
+                    # A value outside the listed domain (an open field such as a country outside the EEA):
+                    # appended, so codes already written stay valid.
+                    if value not in codes:
+                        codes[value] = len(self.categories)
+                        self.categories.append(value)
+                    out[i] = codes[value]
         # The smallest integer type that holds the domain so far: chunks stay a byte per row for most fields.
         self.chunks.append(np.array(out, dtype=_code_type(len(self.categories))))
 
@@ -160,10 +161,12 @@ class _MaskedColumn(_Column):
         self.numpy_dtype = np.bool_ if kind == "boolean" else np.int64
 
     def add(self, values: list[Any]) -> None:
-        mask = np.fromiter((v is None for v in values), dtype=np.bool_, count=len(values))
-        if mask.any():
+        if None in values:
+            mask = np.fromiter((v is None for v in values), dtype=np.bool_, count=len(values))
             filler = False if self.kind == "boolean" else 0
             values = [filler if v is None else v for v in values]
+        else:
+            mask = np.zeros(len(values), dtype=np.bool_)
         self.chunks.append(np.array(values, dtype=self.numpy_dtype))
         self.masks.append(mask)
 
@@ -227,12 +230,15 @@ class FrameBuilder:
             self.fields = [*self.fields, *extra]
             for key in extra:
                 self.columns[key].add([None] * self.rows)
-        for name, column in self.columns.items():
-            try:
-                values = [row[name] for row in rows]
-            except KeyError:
-                values = [row.get(name) for row in rows]
-            column.add(values)
+        names = list(self.columns)
+        try:
+            # Transposed in C: a tuple per row, then one tuple per column.
+            columns = zip(*map(operator.itemgetter(*names), rows), strict=True) if len(names) > 1 else None
+            by_column = list(columns) if columns is not None else [tuple(row[names[0]] for row in rows)]
+        except KeyError:  # a row without some field (never from the records endpoint): slower, tolerant
+            by_column = [tuple(row.get(name) for row in rows) for name in names]
+        for name, values in zip(names, by_column, strict=True):
+            self.columns[name].add(list(values))
         self.rows += len(rows)
 
     def finish(self) -> pd.DataFrame:

@@ -115,3 +115,41 @@ def _value(value: Any) -> Any:
     if hasattr(value, "item") and not isinstance(value, str | bytes):  # numpy scalars
         return value.item()
     return value
+
+
+GET_SUFFIXES = {"EQ": "", "IN": "__in", "GT": "__gt", "GTE": "__gte", "LT": "__lt", "LTE": "__lte", "NE": "__ne"}
+RESERVED_PARAMETERS = frozenset({"fields", "page_size", "cursor"})
+MAX_GET_LENGTH = 4000
+
+
+def get_parameters(query: dict | None) -> list[tuple[str, str]] | None:
+    """The GET form of ``query`` when it has one (a plain AND of conditions), else None.
+
+    The API reads both forms into the same query (the platform's ``docs/query.md``); the GET form is
+    the cheaper request, so walks use it where it can say the same thing.
+    """
+    if not query:
+        return []
+    if set(query) != {"and"}:
+        return None
+    params: list[tuple[str, str]] = []
+    for clause in query["and"]:
+        if not isinstance(clause, Mapping) or set(clause) != CONDITION_KEYS:
+            return None
+        operation, name, values = clause["operation"], clause["field_name"], clause["field_values"]
+        if operation not in GET_SUFFIXES or not isinstance(name, str) or name in RESERVED_PARAMETERS or "__" in name:
+            return None
+        if not isinstance(values, list) or not values or (operation != "IN" and len(values) != 1):
+            return None
+        texts = []
+        for value in values:
+            if isinstance(value, bool):
+                texts.append("true" if value else "false")
+            elif isinstance(value, int | str) and str(value) != "" and not (operation == "IN" and "," in str(value)):
+                texts.append(str(value))
+            else:
+                return None
+        params.append((name + GET_SUFFIXES[operation], ",".join(texts)))
+    if sum(len(k) + len(v) + 2 for k, v in params) > MAX_GET_LENGTH:
+        return None  # long URLs are refused by some proxies: the POST form has no such limit
+    return params

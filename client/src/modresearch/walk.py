@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from modresearch.errors import QuotaExceeded, StateMismatch
+from modresearch.query import get_parameters
 
 try:  # optional: several times faster than the standard library on 1,000-row pages
     import orjson
@@ -95,13 +96,23 @@ def fetch_pages(
             return spec.page_size
         return max(0, min(spec.page_size, spec.limit - done))
 
+    get_form = get_parameters(spec.query)
+
     def fetch(cursor: str | None, page_size: int) -> Page:
-        body: dict[str, Any] = {"page_size": page_size, "cursor": cursor}
-        if spec.query:
-            body["query"] = spec.query
-        if spec.fields:
-            body["fields"] = spec.fields
-        response = request("POST", spec.path(), json=body)
+        if get_form is not None:
+            params = [*get_form, ("page_size", str(page_size))]
+            if spec.fields:
+                params.append(("fields", ",".join(spec.fields)))
+            if cursor:
+                params.append(("cursor", cursor))
+            response = request("GET", spec.path(), params=params)
+        else:
+            body: dict[str, Any] = {"page_size": page_size, "cursor": cursor}
+            if spec.query:
+                body["query"] = spec.query
+            if spec.fields:
+                body["fields"] = spec.fields
+            response = request("POST", spec.path(), json=body)
         page = loads(response.content)
         extra = {k: v for k, v in page.items() if k not in ("data", "next_cursor", "has_more", "release")}
         return Page(
