@@ -90,6 +90,17 @@ def env_secret(
     return value
 
 
+def env_url(name: str, default: str, *, environ: dict[str, str] | None = None) -> str:
+    """An http(s) base URL without query or fragment, returned without its trailing slash."""
+    value = _raw(name, environ) or default
+    parts = urlsplit(value)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ImproperlyConfigured(f"{name} must be an http:// or https:// URL with a host, got {value!r}")
+    if parts.query or parts.fragment:
+        raise ImproperlyConfigured(f"{name} must not have a query or fragment, got {value!r}")
+    return value.rstrip("/")
+
+
 def parse_redis_url(url: str, *, name: str = "REDIS_URL") -> str:
     """Validate a Redis URL (redis://, rediss://, unix://) and return it normalised."""
     parts = urlsplit(url)

@@ -16,6 +16,7 @@ from platform_api.env import (
     env_required,
     env_secret,
     env_str,
+    env_url,
     parse_database_url,
     parse_email_url,
     parse_redis_url,
@@ -60,7 +61,8 @@ RATELIMIT_KEY_PREFIX = env_str("RATELIMIT_KEY_PREFIX", f"{CACHES['default']['KEY
 
 # --------------------------------------------------------------------------- applications
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Django's admin with the platform's site (name, read-only pages): platform_api.admin_site.
+    "platform_api.admin_site.PlatformAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -100,6 +102,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "platform_api.context_processors.site",
             ],
         },
     },
@@ -172,6 +175,14 @@ for _key, _value in _email.items():
     globals()[_key] = _value
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "research-access@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# --------------------------------------------------------------------------- portal and admin
+# The name researchers and staff see: portal header, admin header, e-mail subjects.
+SITE_NAME = env_str("SITE_NAME", "Research data access")
+# Where users reach this deployment: e-mails and downloads link to it (never to a request's Host).
+PUBLIC_BASE_URL = env_url("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
+# How long an e-mail verification link works.
+EMAIL_VERIFICATION_MAX_AGE_DAYS = env_int("EMAIL_VERIFICATION_MAX_AGE_DAYS", 7, min_value=1)
 
 # --------------------------------------------------------------------------- API
 REST_FRAMEWORK = {
