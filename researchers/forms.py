@@ -217,6 +217,11 @@ class ApplicationForm(AccessibleFormMixin, forms.ModelForm):
             self.fields[name].required_to_submit = True
         for name in ("systemic_risk_areas", "datasets_requested", "independence_declaration"):
             self.fields[name].required_to_submit = True
+        # Pre-selected in the page; a draft posted without it gets the default.
+        self.fields["modality_requested"].required = False
+
+    def clean_modality_requested(self) -> str:
+        return self.cleaned_data.get("modality_requested") or Modality.RECORDS
 
     def clean_ethics_approval_date(self):
         value = self.cleaned_data.get("ethics_approval_date")

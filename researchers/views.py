@@ -22,6 +22,7 @@ from platform_api.audit import record_access_event
 from platform_api.errors import PlatformError
 from researchers import dashboard as dashboards
 from researchers import selectors, services
+from researchers.errors import EmailNotVerified
 from researchers.forms import AnswerForm, ApplicationForm, RegistrationForm, WithdrawForm
 from researchers.models import AccessGrant, Researcher
 from researchers.quotas import usage_today
@@ -229,6 +230,16 @@ def application_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
+def _problems_by_label(detail: dict | None) -> str:
+    """A service's per-field problems named by the form's labels ("Public summary: ..."), not by keys."""
+    fields = ApplicationForm().fields
+    parts = []
+    for key, errors in (detail or {}).items():
+        label = fields[key].label if key in fields else key.replace("_", " ").capitalize()
+        parts.append(f"{label}: {' '.join(errors) if isinstance(errors, list) else errors}")
+    return "; ".join(parts)
+
+
 @login_required
 @require_POST
 def application_submit(request: HttpRequest, pk: int) -> HttpResponse:
@@ -251,9 +262,11 @@ def application_submit(request: HttpRequest, pk: int) -> HttpResponse:
         services.submit_application(
             application, actor=request.user, reason=answer_form.cleaned_data["answer"] if answer_form else ""
         )
+    except EmailNotVerified as exc:
+        messages.error(request, exc.message)
+        return redirect("portal:application", pk=pk)
     except PlatformError as exc:
-        problems = "; ".join(f"{k.replace('_', ' ')}: {' '.join(v)}" for k, v in (exc.detail or {}).items())
-        messages.error(request, f"{exc.message} {problems}".strip())
+        messages.error(request, f"{exc.message} {_problems_by_label(exc.detail)}".strip())
         return redirect("portal:application_edit" if application.is_editable else "portal:application", pk=pk)
     messages.success(request, "Sent. The review continues; we will email you.")
     return redirect("portal:application", pk=pk)
