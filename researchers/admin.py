@@ -182,6 +182,9 @@ class ApplicationTransitionInline(admin.TabularInline):
     def has_change_permission(self, request, obj=None) -> bool:
         return False
 
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
 
 @admin.register(ResearchApplication)
 class ResearchApplicationAdmin(ReviewActionsMixin, admin.ModelAdmin):
@@ -322,6 +325,9 @@ class GrantEventInline(admin.TabularInline):
         return False
 
     def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
 

@@ -69,7 +69,11 @@ def test_revealing_answers_the_post_with_the_secret_downloads_and_examples(appro
     assert 'download="modresearch.env"' in page.text
     media, json_text = data_url(page, "download-json")
     assert media.startswith("application/json")
-    assert json.loads(json_text) == {"url": "https://research.example.org", "client_id": client_id, "client_secret": secret}
+    assert json.loads(json_text) == {
+        "url": "https://research.example.org",
+        "client_id": client_id,
+        "client_secret": secret,
+    }
 
     assert "from modresearch import Client" in page.text and "Client.from_env()" in page.text
     assert "curl" in page.text

@@ -27,7 +27,9 @@ def unverified_researcher() -> Researcher:
     return ResearcherFactory(email_verified_at=None)
 
 
-def test_registering_sends_a_signed_link_that_verifies_the_address(client, settings, django_capture_on_commit_callbacks):
+def test_registering_sends_a_signed_link_that_verifies_the_address(
+    client, settings, django_capture_on_commit_callbacks
+):
     settings.PUBLIC_BASE_URL = "https://research.example.org"
     with django_capture_on_commit_callbacks(execute=True):
         client.post("/portal/register/", registration())
