@@ -44,13 +44,16 @@ class Bar:
 
 @dataclasses.dataclass(frozen=True)
 class UsageChart:
-    """One quota's daily use over the last days: bars, and a line at the quota."""
+    """One quota's daily use over the last days: bars, and a line at the quota when it fits the picture."""
 
     name: str
     unit: str
     quota: int
     bars: list[Bar]
-    quota_y: float
+    scale_top: int
+    # None when the quota is far above every day's use: the bars are then drawn against the busiest
+    # day (so their shape is visible) and the caption says how small a share of the quota was used.
+    quota_y: float | None
     peak: int
     total: int
     width: int = CHART_WIDTH
@@ -60,16 +63,30 @@ class UsageChart:
     def days(self) -> int:
         return len(self.bars)
 
+    @property
+    def peak_share(self) -> float:
+        """The busiest day's use as a share of the quota (0 to 1, or more if it was exceeded)."""
+        return self.peak / self.quota if self.quota else 0.0
+
+
+# Below this share of the quota at its busiest day, drawing against the quota would flatten every bar.
+QUOTA_IN_PICTURE_SHARE = 0.2
+# A day with any use gets at least this height (SVG units), so it never looks like a day without.
+MIN_BAR_HEIGHT = 1.5
+
 
 def usage_chart(name: str, unit: str, quota: int, per_day: dict[dt.date, int], days: list[dt.date]) -> UsageChart:
-    """Bars scaled so the quota line and the highest day both fit."""
+    """Bars per day; scaled to the quota (drawn as a line) unless the quota is far above every day's use."""
     peak = max([per_day.get(day, 0) for day in days] or [0])
-    top = max(quota, peak, 1)
+    quota_in_picture = quota > 0 and peak >= quota * QUOTA_IN_PICTURE_SHARE
+    top = max(quota, peak, 1) if quota_in_picture else max(peak, 1)
     slot = CHART_WIDTH / len(days)
     bars = []
     for index, day in enumerate(days):
         value = per_day.get(day, 0)
         height = CHART_HEIGHT * value / top
+        if value:
+            height = max(height, MIN_BAR_HEIGHT)
         bars.append(
             Bar(
                 x=round(index * slot + BAR_GAP / 2, 2),
@@ -86,7 +103,8 @@ def usage_chart(name: str, unit: str, quota: int, per_day: dict[dt.date, int], d
         unit=unit,
         quota=quota,
         bars=bars,
-        quota_y=round(CHART_HEIGHT - CHART_HEIGHT * quota / top, 2),
+        scale_top=top,
+        quota_y=round(CHART_HEIGHT - CHART_HEIGHT * quota / top, 2) if quota_in_picture else None,
         peak=peak,
         total=sum(per_day.get(day, 0) for day in days),
     )

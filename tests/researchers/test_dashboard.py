@@ -19,6 +19,7 @@ from platform_api.audit import record_access_event
 from platform_api.models import AccessEvent
 from researchers import services
 from researchers.dashboard import USAGE_DAYS, usage_chart
+from researchers.models import AccessGrant
 from tests.researchers.conftest import obtain_token
 from tests.researchers.factories import ResearcherFactory, StaffFactory, make_application
 
@@ -173,17 +174,28 @@ def test_usage_of_the_last_30_days_is_drawn_against_each_quota(owner, grant):
     _event(grant, at=now - dt.timedelta(days=10), rows=0, status=429)  # refused: counted by no quota
     _event(grant, at=now - dt.timedelta(days=45), rows=999)  # older than the chart
     page = owner.get("/portal/dashboard/").text
-    for unit, quota in (("requests", grant.requests_per_day), ("records", grant.records_per_day)):
+    for unit, quota in (("requests", "1,000"), ("records", "100,000")):
         figure = re.search(rf'<figure class="chart" id="chart-{grant.pk}-{unit}">(.*?)</figure>', page, re.S).group(1)
         assert figure.count('<rect class="bar') == USAGE_DAYS
-        assert f"against the quota of {quota}" in figure
-        assert '<line class="quota"' in figure
+        assert f"against the quota of {quota}:" in figure
     today = now.astimezone(dt.UTC).date()
     ten_days_ago = (now - dt.timedelta(days=10)).astimezone(dt.UTC).date()
-    assert f"<td>{today:%Y-%m-%d}</td><td>2</td><td>1000</td>" in page
+    assert f"<td>{today:%Y-%m-%d}</td><td>2</td><td>1,000</td>" in page
     assert f"<td>{ten_days_ago:%Y-%m-%d}</td><td>1</td><td>70</td>" in page
     assert "999" not in page
-    assert f"{today:%Y-%m-%d}: 1000 records" in page
+    assert f"{today:%Y-%m-%d}: 1,000 records" in page
+    # 1,000 of 100,000 records is too small a share to draw against the quota: the caption says so.
+    assert "the busiest day used 1% of it" in page
+
+
+def test_a_quota_nearly_used_up_is_drawn_as_a_line(owner, grant):
+    AccessGrant.objects.filter(pk=grant.pk).update(records_per_day=1200)
+    record_access_event(
+        request_id=uuid.uuid4().hex, method="GET", endpoint="/api/v1/x", status=200, grant=grant, rows_returned=1000
+    )
+    page = owner.get("/portal/dashboard/").text
+    figure = re.search(rf'<figure class="chart" id="chart-{grant.pk}-records">(.*?)</figure>', page, re.S).group(1)
+    assert '<line class="quota"' in figure and "the dashed line is the quota of 1,200" in figure
 
 
 def test_a_day_over_the_quota_is_marked_and_the_quota_line_stays_in_the_picture():
@@ -195,6 +207,16 @@ def test_a_day_over_the_quota_is_marked_and_the_quota_line_stays_in_the_picture(
     assert chart.quota_y == pytest.approx(chart.height * (1 - 100 / 250))
     assert chart.bars[4].height == pytest.approx(chart.height * 50 / 250)
     assert chart.total == 300 and chart.peak == 250
+
+
+def test_light_use_of_a_large_quota_is_drawn_against_the_busiest_day_and_no_day_with_use_looks_empty():
+    days = [dt.date(2025, 1, d) for d in range(1, 31)]
+    chart = usage_chart("Requests per day", "requests", 1_000_000, {days[0]: 8, days[1]: 4, days[2]: 0}, days)
+    assert chart.quota_y is None and chart.scale_top == 8
+    assert chart.bars[0].height == chart.height and chart.bars[1].height == pytest.approx(chart.height / 2)
+    assert chart.bars[2].height == 0
+    tiny = usage_chart("Records per day", "records", 100, {days[0]: 100, days[1]: 1}, days)
+    assert tiny.bars[1].height >= 1.5 and tiny.quota_y == 0
 
 
 # --------------------------------------------------------------------------- credentials and releases
@@ -213,7 +235,7 @@ def test_the_dashboard_lists_the_releases_the_grant_can_read(owner, grant, relea
     page = owner.get("/portal/dashboard/").text
     entry = re.search(rf'<li class="release" id="release-{release.pk}">(.*?)</li>', page, re.S).group(1)
     assert f"<strong>{release.version}</strong> (latest)" in entry
-    assert f"{release.row_count} rows" in entry and release.sha256 in entry
+    assert f"{release.row_count:,} rows" in entry and release.sha256 in entry
     assert release.period_end.strftime("%Y-%m-%d") in entry
 
 
