@@ -122,6 +122,8 @@ def usage_charts(grant: AccessGrant) -> dict[str, Any]:
     records = {row["day"]: row["records"] for row in usage["days"]}
     return {
         "today": usage["today"],
+        # Exports have an allowance of their own where the grant has one (docs/quotas.md).
+        "export_allowance": usage.get("export_allowance"),
         "charts": [
             usage_chart("Requests per day", "requests", grant.requests_per_day, requests, days),
             usage_chart("Records per day", "records", grant.records_per_day, records, days),
@@ -179,28 +181,28 @@ def release_notes(release: Release) -> str:
 
 
 def release_citation(release: Release) -> dict[str, Any] | None:
-    """The release's suggested citation (text, and BibTeX/RIS links where the API offers them), or None."""
+    """The release's suggested citation (text, persistent URL, BibTeX/RIS downloads), or None without one.
+
+    Read from ``moderation_data.releases.citation`` (docs/citation.md) when it is installed, so the
+    dashboard shows exactly what the API, the manifests and the release page show.
+    """
     try:
-        from moderation_data.releases import citation as citations  # added with release citations
+        from moderation_data.releases import citation as citations
     except ImportError:
-        citations = None
-    text = ""
-    if citations is not None:
-        for name in ("citation_text", "citation_for", "suggested_citation"):
-            builder = getattr(citations, name, None)
-            if callable(builder):
-                value = builder(release)
-                text = value.get("text", "") if isinstance(value, dict) else str(value or "")
-                break
-    if not text:
-        value = getattr(release, "citation", None)
-        if callable(value):
-            value = value()
-        text = value.get("text", "") if isinstance(value, dict) else str(value or "")
-    if not text:
         return None
-    base = f"/api/v1/datasets/{release.dataset.slug}/releases/{release.version}/citation"
-    return {"text": text, "bibtex_url": f"{base}?format=bibtex", "ris_url": f"{base}?format=ris"}
+    as_text = getattr(citations, "as_text", None)
+    metadata = getattr(citations, "metadata", None)
+    if not callable(as_text):
+        return None
+    facts = metadata(release) if callable(metadata) else {}
+    downloads = facts.get("downloads") or {}
+    return {
+        "text": as_text(release),
+        "url": facts.get("url"),
+        "doi": facts.get("doi"),
+        "bibtex_url": downloads.get("bibtex"),
+        "ris_url": downloads.get("ris"),
+    }
 
 
 def readable_releases(grant: AccessGrant) -> list[dict[str, Any]]:

@@ -19,8 +19,8 @@ from researchers.models import (
 )
 from researchers.services import APPLICATION_FIELDS
 
-# The URL name of a dataset's human-readable codebook page in the portal's documentation (docs/).
-CODEBOOK_URL_NAME = "portal:docs_codebook"
+# The URL name of a dataset's human-readable codebook page among the portal's documentation pages.
+CODEBOOK_URL_NAME = "docs:codebook"
 
 
 class AccessibleFormMixin:

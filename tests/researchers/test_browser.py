@@ -224,6 +224,7 @@ def test_the_researcher_reveals_copies_and_downloads_credentials_that_work(brows
     }
     with page.expect_download() as json_download:
         page.get_by_role("link", name="Download as JSON").click()
+    assert json_download.value.suggested_filename == "modresearch.json"  # the name the Python client looks for
     credentials = json.loads(Path(json_download.value.path()).read_text())
     assert credentials == {"url": base, "client_id": grant.oauth_client.client_id, "client_secret": secret}
     assert "Client.from_env()" in page.locator("#python-example").inner_text()
@@ -331,3 +332,40 @@ def test_staff_read_the_audit_list_at_1280_pixels_filter_it_by_grant_and_verify_
     expect(page.locator(".messagelist")).to_contain_text("The audit chain is intact: 3 events verified")
     assert page.evaluate("document.documentElement.scrollWidth") <= 1280
     screenshot(page, "09-audit-verified")
+
+
+def test_publishing_a_release_in_the_admin_asks_for_confirmation_then_confirms_it(browser, live_server):
+    from moderation_data.catalog.models import Dataset
+    from moderation_data.ingest.demo import generate_demo_data
+    from moderation_data.releases.models import Release
+    from moderation_data.releases.services import build_release, start_release
+
+    ensure_datasets()
+    generate_demo_data(rows=1500, seed=5)
+    release = build_release(start_release(Dataset.objects.get(slug="moderation-decisions")).pk, publish=False)
+    assert release.status == "built"
+    staff = StaffFactory()
+    base = live_server.url
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(f"{base}/admin/login/?next=/admin/moderation_data/release/{release.pk}/change/")
+    page.get_by_label("Username").fill(staff.username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"**/admin/moderation_data/release/{release.pk}/change/")
+    assert page.locator('input[name="_save"]').count() == 0  # a read-only page: no Save button
+
+    # Cancelling the question publishes nothing.
+    questions: list[str] = []
+    page.once("dialog", lambda dialog: (questions.append(dialog.message), dialog.dismiss()))
+    page.get_by_role("button", name="Publish").click()
+    assert questions and f"Publish release {release.version} of moderation-decisions" in questions[0]
+    assert "never changes" in questions[0]
+    release.refresh_from_db()
+    assert release.status == "built"
+
+    # Accepting it publishes, and the page confirms what happened.
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Publish").click()
+    expect(page.locator(".messagelist")).to_contain_text(f"{release.version} is published")
+    screenshot(page, "10-release-published")
+    assert Release.objects.get(pk=release.pk).status == "published"
