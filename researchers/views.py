@@ -20,6 +20,7 @@ from moderation_data.exports.models import Export
 from moderation_data.exports.writers import CONTENT_TYPES
 from platform_api.audit import record_access_event
 from platform_api.errors import PlatformError
+from platform_api.middleware import set_log_path
 from researchers import dashboard as dashboards
 from researchers import selectors, services
 from researchers.errors import EmailNotVerified
@@ -83,6 +84,7 @@ def register(request: HttpRequest) -> HttpResponse:
 @require_GET
 def verify_email(request: HttpRequest, token: str) -> HttpResponse:
     """The link of the verification e-mail: works logged in or not (e.g. opened on another device)."""
+    set_log_path(request, "/portal/verify-email/…/")  # the access log never holds the token
     try:
         researcher = services.verify_email(token=token)
     except PlatformError as exc:
@@ -107,6 +109,11 @@ def resend_verification(request: HttpRequest) -> HttpResponse:
 
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     """Choosing a password from the e-mailed reset link also proves the address is the researcher's."""
+
+    def dispatch(self, *args, **kwargs):
+        if kwargs.get("token") and kwargs["token"] != self.reset_url_token:
+            set_log_path(self.request, f"/portal/password-reset/{kwargs.get('uidb64', '')}/…/")  # not the token
+        return super().dispatch(*args, **kwargs)
 
     def form_valid(self, form):
         response = super().form_valid(form)

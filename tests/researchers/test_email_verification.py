@@ -80,6 +80,23 @@ def test_an_unverified_researcher_can_save_drafts_but_not_submit(client, django_
     assert application.status == "submitted"
 
 
+def test_the_request_log_never_holds_a_verification_or_reset_token(client, caplog, django_capture_on_commit_callbacks):
+    researcher = unverified_researcher()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.send_email_verification(researcher=researcher)
+    token = verification_link().split("/")[-2]
+    caplog.set_level("INFO", logger="platform_api.request")
+    client.get(verification_link())
+    client.post("/portal/password-reset/", {"email": researcher.user.email})
+    reset_link = re.search(r"http://testserver(/portal/password-reset/\S+/)", mail.outbox[-1].body).group(1)
+    client.get(reset_link)
+    paths = [record.path for record in caplog.records if record.name == "platform_api.request"]
+    assert "/portal/verify-email/…/" in paths
+    assert not any(token in path for path in paths)
+    reset_token = reset_link.rstrip("/").split("/")[-1]
+    assert not any(reset_token in path for path in paths)
+
+
 def test_a_tampered_link_verifies_nothing(client, django_capture_on_commit_callbacks):
     researcher = unverified_researcher()
     with django_capture_on_commit_callbacks(execute=True):
