@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from django.conf import settings
 from django.core.checks import Tags, Warning, register
 
-LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}  # noqa: S104 - names compared, nothing bound
-
 
 @register(Tags.security, deploy=True)
-def public_base_url_check(app_configs, **kwargs) -> list[Warning]:
-    """E-mails and credential files link to PUBLIC_BASE_URL: in production it must be the public https address."""
-    parts = urlsplit(settings.PUBLIC_BASE_URL)
-    if parts.scheme == "https" and parts.hostname not in LOCAL_HOSTS:
-        return []
-    return [
-        Warning(
-            f"PUBLIC_BASE_URL is {settings.PUBLIC_BASE_URL!r}: e-mails and credential files would link there.",
-            hint="Set PUBLIC_BASE_URL to the https address researchers use, e.g. https://research.example.org.",
-            id="platform_api.W001",
-        )
-    ]
+def public_base_url_is_set(app_configs=None, **kwargs) -> list[Warning]:
+    """E-mails and release citations need the platform's real address (README.md, Configuration)."""
+    if settings.PUBLIC_BASE_URL == settings.PUBLIC_BASE_URL_DEFAULT:
+        return [
+            Warning(
+                "PUBLIC_BASE_URL is the development default; e-mails and release citations would link to it.",
+                hint="Set PUBLIC_BASE_URL to the address researchers reach the platform at, e.g. "
+                "https://research.example.org.",
+                id="platform_api.W001",
+            )
+        ]
+    return []

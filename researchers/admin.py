@@ -343,6 +343,7 @@ class AccessGrantForm(forms.ModelForm):
             "requests_per_day",
             "records_per_day",
             "concurrent_exports",
+            "export_rows_per_month",
         )
         widgets = {"datasets": forms.CheckboxSelectMultiple}
 
@@ -360,7 +361,20 @@ class AccessGrantAdmin(ReviewActionsMixin, admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ("application_link", "status", "client_id", "secret_issued_at", "created_at")}),
         ("Terms", {"fields": ("datasets", "modality", "valid_from", "valid_until")}),
-        ("Quotas", {"fields": ("requests_per_minute", "requests_per_day", "records_per_day", "concurrent_exports")}),
+        (
+            "Quotas",
+            {
+                "fields": (
+                    "requests_per_minute",
+                    "requests_per_day",
+                    "records_per_day",
+                    "concurrent_exports",
+                    "export_rows_per_month",
+                ),
+                "description": "Pages count against records per day; exports only against the export allowance "
+                "(rows per calendar month, UTC). See docs/quotas.md.",
+            },
+        ),
     ]
     object_actions = {
         "suspend": ("Suspend", ReasonForm),

@@ -369,3 +369,25 @@ def test_publishing_a_release_in_the_admin_asks_for_confirmation_then_confirms_i
     expect(page.locator(".messagelist")).to_contain_text(f"{release.version} is published")
     screenshot(page, "10-release-published")
     assert Release.objects.get(pk=release.pk).status == "published"
+
+
+def test_a_researcher_reads_the_documentation_and_a_codebook_from_the_portal(browser, live_server, shared_release):
+    researcher = ResearcherFactory()
+    base = live_server.url
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    log_in(page, base, researcher.user.email)
+    page.get_by_role("link", name="Documentation", exact=True).click()
+    page.wait_for_url(f"{base}/portal/docs/")
+    screenshot(page, "11-docs-index")
+    page.locator('a[href="/portal/docs/query"]').first.click()
+    page.wait_for_url(f"{base}/portal/docs/query")
+    expect(page.locator("h1").first).to_be_visible()
+    screenshot(page, "12-docs-query")
+
+    # From the application form, a dataset's codebook is one click away.
+    page.goto(f"{base}/portal/applications/new/")
+    page.get_by_role("link", name="Codebook of Moderation decisions").click()
+    page.wait_for_url(f"{base}/portal/docs/codebook/moderation-decisions")
+    expect(page.locator("#field-decided_on")).to_be_visible()
+    assert shared_release.version in page.content()
+    screenshot(page, "13-docs-codebook")

@@ -8,7 +8,7 @@ import researchers.models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("researchers", "0001_initial"),
+        ("researchers", "0002_export_allowance"),
     ]
 
     operations = [
