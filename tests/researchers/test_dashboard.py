@@ -17,7 +17,7 @@ from moderation_data.exports import services as exports
 from moderation_data.exports.models import Export
 from platform_api.audit import record_access_event
 from platform_api.models import AccessEvent
-from researchers import services
+from researchers import quotas, services
 from researchers.dashboard import USAGE_DAYS, usage_chart
 from researchers.models import AccessGrant
 from tests.researchers.conftest import obtain_token
@@ -98,6 +98,16 @@ def test_the_portal_download_streams_the_same_file_and_writes_an_access_event(ow
     event = AccessEvent.objects.get(endpoint=f"/portal/exports/{export.pk}/download/")
     assert event.grant_id == grant.pk and event.status == 200 and event.rows_returned == 1000
     assert event.client_id == grant.oauth_client.client_id and event.query["via"] == "portal"
+
+
+def test_the_dashboard_shows_this_months_export_allowance(owner, grant, release, stored_files):
+    ready_export(grant, release, stored_files, row_count=1200, expected_rows=1200)
+    page = owner.get("/portal/dashboard/").text
+    allowance = re.search(rf'id="export-allowance-{grant.pk}">([^<]*)<', page).group(1)
+    limit = grant.export_rows_per_month
+    used = quotas.export_allowance(grant)["used"]
+    assert used > 0
+    assert allowance == f"{used:,} of {limit:,} rows exported, {limit - used:,} left"
 
 
 def test_another_researchers_export_is_not_found(client, grant, release, stored_files):
