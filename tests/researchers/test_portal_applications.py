@@ -202,17 +202,6 @@ def test_grant_emails_link_to_the_dashboard(settings, django_capture_on_commit_c
     assert "https://research.example.org/portal/dashboard/" in mail.outbox[-1].body
 
 
-def test_public_base_url_must_be_an_http_url():
-    from django.core.exceptions import ImproperlyConfigured
-
-    from platform_api.env import env_url
-
-    assert env_url("X", "", environ={"X": "https://a.example/ "}) == "https://a.example"
-    for bad in ("ftp://a.example", "a.example", "https://a.example/?x=1"):
-        with pytest.raises(ImproperlyConfigured, match="X must"):
-            env_url("X", "", environ={"X": bad})
-
-
 def test_dates_of_a_submitted_application_stay_checked():
     application = make_application()
     application.end_date = application.start_date - dt.timedelta(days=1)
