@@ -288,19 +288,23 @@ class Client:
         TikTok-style conditions (see :mod:`modresearch.query`). ``state``: a file that makes the walk
         resumable: pages are kept beside it (``<state>.pages``) and a call with the same arguments
         after a crash or a quota cut-off continues where the last one stopped; both files are removed
-        when the walk completes. ``df.attrs`` records the dataset, release, query and fields.
+        when the walk completes. ``df.attrs`` records the dataset, release, query and fields (and ``page_reports``:
+        anything the pages said beside their rows).
         """
         spec = self._spec(
             dataset, where=where, fields=fields, limit=limit, release=release, page_size=page_size, state=state
         )
         codebook = self._codebook(dataset)
         builder = FrameBuilder(codebook, spec.fields)
+        reports: list[dict] = []
         try:
             if state is None:
                 for page in self._pages(spec, progress):
                     builder.add(page.rows)
+                    if page.extra:
+                        reports.append(page.extra)
             else:
-                self._resumable_records(spec, builder, Path(state), progress)
+                self._resumable_records(spec, builder, Path(state), progress, reports)
         except QuotaExceeded as exc:
             exc.rows_fetched = builder.rows
             if exc.resume is None:
@@ -308,11 +312,13 @@ class Client:
                     "hint": f"{builder.rows:,} rows were fetched (in exc.partial); pass state='walk.state' to "
                     "records() so that a walk cut off by a quota continues where it stopped"
                 }
-            exc.partial = self._frame(builder, codebook, spec)  # type: ignore[attr-defined]
+            exc.partial = self._frame(builder, codebook, spec, reports)  # type: ignore[attr-defined]
             raise
-        return self._frame(builder, codebook, spec)
+        return self._frame(builder, codebook, spec, reports)
 
-    def _resumable_records(self, spec: WalkSpec, builder: FrameBuilder, state: Path, progress: bool | None) -> None:
+    def _resumable_records(
+        self, spec: WalkSpec, builder: FrameBuilder, state: Path, progress: bool | None, reports: list[dict]
+    ) -> None:
         walk_state = WalkState(state)
         spool = PageSpool(state.with_name(state.name + ".pages"))
         try:
@@ -326,6 +332,8 @@ class Client:
             try:
                 for page in resumable_walk(self._transport.request, spec, sink=spool, state=walk_state):
                     builder.add(page.rows)
+                    if page.extra:
+                        reports.append(page.extra)
                     if bar is not None:
                         bar.update(len(page.rows))
             finally:
@@ -336,11 +344,14 @@ class Client:
         walk_state.delete()
         spool.path.unlink(missing_ok=True)
 
-    def _frame(self, builder: FrameBuilder, codebook: list[dict], spec: WalkSpec) -> pd.DataFrame:
+    def _frame(self, builder: FrameBuilder, codebook: list[dict], spec: WalkSpec, reports: list[dict]) -> pd.DataFrame:
         frame = builder.finish() if builder.rows else empty_frame(codebook, spec.fields)
         frame.attrs.update(
             {"dataset": spec.dataset, "release": spec.release, "query": spec.query, "fields": spec.fields}
         )
+        if reports:
+            # What pages said beside their rows (e.g. rows whose generalized values overlap a filter).
+            frame.attrs["page_reports"] = reports
         return frame
 
     def iter_records(
