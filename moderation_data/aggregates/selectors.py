@@ -15,7 +15,7 @@ from moderation_data.aggregates.models import (
     PublicSummaryCell,
     ReleaseBudget,
 )
-from moderation_data.catalog.models import ROW_LEVEL_SLUG
+from moderation_data.catalog.models import ROW_LEVEL_SLUG, SUMMARY_SLUG
 from moderation_data.releases.models import Release
 from moderation_data.releases.selectors import published_releases
 
@@ -90,8 +90,14 @@ def cached_answer(release: Release, project_id: int | str, fingerprint: str) -> 
     return AggregateAnswer.objects.filter(release=release, project_id=project_id, fingerprint=fingerprint).first()
 
 
-def public_summary_of(release: Release) -> PublicSummary | None:
-    return PublicSummary.objects.filter(release=release).first()
+def latest_public_summary() -> PublicSummary | None:
+    """The summary of the newest published enforcement-summary release that has one (older ones had exact cells)."""
+    return (
+        PublicSummary.objects.filter(release__status=Release.Status.PUBLISHED, release__dataset__slug=SUMMARY_SLUG)
+        .select_related("release")
+        .order_by("-release__published_at", "-release_id")
+        .first()
+    )
 
 
 def public_summary_cells(
