@@ -62,7 +62,7 @@ def _exhausted(status: BudgetStatus, epsilon: Decimal) -> PrivacyBudgetExhausted
     )
 
 
-def _noisy_answer(spec: AggregateSpec, exact: dict[str, list[int]]) -> dict:
+def noisy_answer(spec: AggregateSpec, exact: dict[str, list[int]]) -> dict:
     """Noise every vector of the answer with its share of ε and describe the mechanism (JSON-ready)."""
     epsilon = spec.epsilon
     sensitivities, shares = spec.sensitivities(), spec.epsilon_shares(epsilon)
@@ -171,7 +171,7 @@ def answer_aggregate(*, grant, release: Release, spec: AggregateSpec) -> Aggrega
         raise _exhausted(status, epsilon)
 
     exact = bounded_vectors(spec, table=ensure_aggregation_table(release))
-    body = _noisy_answer(spec, exact)  # drawn before the locks; it leaves only if the charge commits
+    body = noisy_answer(spec, exact)  # drawn before the locks; it leaves only if the charge commits
 
     with transaction.atomic():
         _ensure_budget_rows(release, project_id)

@@ -31,16 +31,10 @@ def copied_columns(release: Release) -> list[str]:
     return [entry["column"] for entry in codebook_fields(release).values() if entry["type"] != "pseudonym"]
 
 
-def _unit_sql(release: Release) -> str:
+def create_aggregation_table(*, release: Release, source_table: str, name: str) -> tuple[int, int]:
+    """Create (frozen) aggregation table ``name`` from rows laid out as ``release``'s codebook says; (rows, units)."""
     fields = codebook_fields(release)
     account, decision = fields["account_id"]["column"], fields["decision_id"]["column"]
-    return f"coalesce({account}, 'decision:' || {decision})"
-
-
-def build_aggregation_table(release: Release) -> AggregationTable:
-    """Create the release's aggregation table and record it; runs in the caller's transaction."""
-    started = time.monotonic()
-    name = aggregation_table_name(release.pk)
     columns = ", ".join(f'"{column}"' for column in copied_columns(release))
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL work_mem = '256MB'")
@@ -51,8 +45,8 @@ def build_aggregation_table(release: Release) -> AggregationTable:
                 SELECT (dense_rank() OVER (ORDER BY s.unit_key))::int AS unit,
                        (count(*) OVER (PARTITION BY s.unit_key))::int AS unit_rows,
                        {columns}
-                  FROM (SELECT {_unit_sql(release)} AS unit_key, {columns}
-                          FROM {release_rows_table(release)}) s
+                  FROM (SELECT coalesce("{account}", 'decision:' || "{decision}") AS unit_key, {columns}
+                          FROM {source_table}) s
                  ORDER BY unit_rows, unit"""  # noqa: S608 - identifiers from the codebook
         )
         rows = cursor.rowcount
@@ -66,6 +60,14 @@ def build_aggregation_table(release: Release) -> AggregationTable:
                 f"CREATE TRIGGER moderation_data_frozen{suffix} BEFORE {event} ON {name} "
                 "FOR EACH STATEMENT EXECUTE FUNCTION moderation_data_frozen()"
             )
+    return rows, units
+
+
+def build_aggregation_table(release: Release) -> AggregationTable:
+    """Create the release's aggregation table from its rows and record it; runs in the caller's transaction."""
+    started = time.monotonic()
+    name = aggregation_table_name(release.pk)
+    rows, units = create_aggregation_table(release=release, source_table=release_rows_table(release), name=name)
     return AggregationTable.objects.create(
         release=release, table_name=name, rows=rows, units=units, build_seconds=time.monotonic() - started
     )
