@@ -37,6 +37,10 @@ EXAMPLE = OpenApiExample(
 )
 
 
+# The figures of a row, in the order they are shown (stored answers come back from jsonb in its own order).
+FIGURES = ("count", "sum", "mean", "noise_scale", "count_noise_scale", "ci95")
+
+
 def _ordered_rows(rows: list[dict], spec: AggregateSpec) -> list[dict]:
     """Rows in the order of the request's group_by (keys and sort), whatever order first paid for them."""
     by_name = {d.name: d for d in spec.dimensions}
@@ -46,7 +50,7 @@ def _ordered_rows(rows: list[dict], spec: AggregateSpec) -> list[dict]:
         return tuple(by_name[name].positions[row[name]] for name in names)
 
     return [
-        {**{name: row[name] for name in names}, **{k: v for k, v in row.items() if k not in by_name}}
+        {**{name: row[name] for name in names}, **{key: row[key] for key in FIGURES if key in row}}
         for row in sorted(rows, key=position)
     ]
 
