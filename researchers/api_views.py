@@ -8,6 +8,7 @@ from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from moderation_data.aggregates.selectors import budgets_of
 from platform_api.dataapi import AuditedAPIView
 from platform_api.openapi import error_responses
 from researchers.authentication import grant_of
@@ -19,7 +20,8 @@ from researchers.serializers import MeSerializer, UsageSerializer
 
 @extend_schema(
     summary="The calling grant",
-    description="Project, researchers, datasets, modality, validity, quotas and today's usage of the token's grant.",
+    description="Project, researchers, datasets, modality, validity, quotas, today's usage and privacy budgets of "
+    "the token's grant.",
     responses=MeSerializer,
     tags=["access"],
 )
@@ -39,6 +41,7 @@ def me(request: Request) -> Response:
         "scopes": sorted(request.auth.scope.split()),
         "quotas": grant.quotas,
         "usage_today": usage_today(grant),
+        "privacy_budgets": [budget.as_dict() for budget in budgets_of(grant)],
     }
     return Response(MeSerializer(data).data)
 

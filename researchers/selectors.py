@@ -7,6 +7,7 @@ import datetime as dt
 from django.db.models import Count, Prefetch, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 
+from moderation_data.aggregates.selectors import budgets_of
 from platform_api.models import AccessEvent
 from researchers.models import AccessGrant, ApplicationTransition, ResearchApplication
 from researchers.quotas import usage_today
@@ -77,6 +78,8 @@ def usage_of(grant: AccessGrant, *, days: int = 30) -> dict:
             "resets_at": today["resets_at"],
         },
         "quotas": grant.quotas,
+        # The differentially private aggregates' budgets: ε left per release (docs/aggregates.md).
+        "privacy_budgets": [budget.as_dict() for budget in budgets_of(grant)],
         "days": [
             {"day": d["day"], "requests": d["requests"], "records": d["records"] or 0, "refused": d["refused"]}
             for d in per_day

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from moderation_data.aggregates.serializers import BudgetSerializer
+
 
 class MeQuotasSerializer(serializers.Serializer):
     requests_per_minute = serializers.IntegerField()
@@ -40,6 +42,7 @@ class MeSerializer(serializers.Serializer):
     scopes = serializers.ListField(child=serializers.CharField(), help_text="The scopes of this token.")
     quotas = MeQuotasSerializer()
     usage_today = MeUsageTodaySerializer()
+    privacy_budgets = BudgetSerializer(many=True, help_text="ε per published release (docs/aggregates.md)")
 
 
 class UsageTodaySerializer(serializers.Serializer):
@@ -60,4 +63,5 @@ class UsageDaySerializer(serializers.Serializer):
 class UsageSerializer(serializers.Serializer):
     today = UsageTodaySerializer()
     quotas = MeQuotasSerializer()
+    privacy_budgets = BudgetSerializer(many=True, help_text="ε per published release (docs/aggregates.md)")
     days = UsageDaySerializer(many=True)

@@ -10,6 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
+from moderation_data.aggregates.selectors import budgets_of
 from platform_api.errors import PlatformError
 from researchers import selectors, services
 from researchers.forms import AnswerForm, ApplicationForm, RegistrationForm, WithdrawForm
@@ -214,7 +215,7 @@ def _own_grant(request: HttpRequest, pk: int) -> AccessGrant:
 
 @login_required
 def grants(request: HttpRequest) -> HttpResponse:
-    rows = [(grant, usage_today(grant)) for grant in selectors.grants_of(request.user)]
+    rows = [(grant, usage_today(grant), budgets_of(grant)) for grant in selectors.grants_of(request.user)]
     return render(request, "portal/grants.html", {"rows": rows})
 
 

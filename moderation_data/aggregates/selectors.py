@@ -44,6 +44,15 @@ class BudgetStatus:
         """What this project can still spend on this release: the smaller of its budget and the cap's rest."""
         return min(self.project_remaining, self.release_remaining)
 
+    @property
+    def remaining_text(self) -> str:
+        """ε left, as people write it (``4.25``, not ``4.250000``)."""
+        return f"{self.remaining.normalize():f}"
+
+    @property
+    def total_text(self) -> str:
+        return f"{self.project_total.normalize():f}"
+
     def as_dict(self) -> dict:
         return {
             "dataset": self.release.dataset.slug,
