@@ -5,12 +5,14 @@ from __future__ import annotations
 import math
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from moderation_data.aggregates.dimensions import groupable_fields
 from moderation_data.aggregates.models import AggregateAnswer
 from platform_api.models import AccessEvent
-from tests.api_fixtures import make_research_client
+from tests.api_fixtures import build_published_release, make_research_client
 
 BASE = "/api/v1/datasets/moderation-decisions/releases/latest"
 URL = f"{BASE}/aggregate"
@@ -193,6 +195,16 @@ def test_me_usage_and_the_portal_show_the_budget_left(release, client):
     client.force_login(researcher.grant.application.principal_researcher.user)
     page = client.get("/portal/grants/").content.decode()
     assert f"release <code>{release.version}</code>: ε 4.25 of 5" in page
+
+
+def test_me_shows_budgets_of_every_release_in_a_fixed_number_of_queries(release, django_assert_num_queries):
+    researcher = make_research_client(modality="aggregate")
+    with CaptureQueriesContext(connection) as one_release:
+        assert len(researcher.get("/api/v1/me").json()["privacy_budgets"]) == 1
+    build_published_release(rows=300, seed=3, version="2.0")
+    with django_assert_num_queries(len(one_release.captured_queries)):
+        budgets = researcher.get("/api/v1/me").json()["privacy_budgets"]
+    assert [b["release"] for b in budgets] == ["2.0", release.version]
 
 
 def test_the_endpoints_are_documented_in_the_openapi_schema(client):
