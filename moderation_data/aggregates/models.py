@@ -83,8 +83,9 @@ class AggregateAnswer(models.Model):
         "researchers.ResearchApplication", on_delete=models.PROTECT, related_name="aggregate_answers"
     )
     grant = models.ForeignKey(
-        "researchers.AccessGrant", null=True, on_delete=models.SET_NULL, related_name="aggregate_answers"
-    )
+        "researchers.AccessGrant", null=True, on_delete=models.PROTECT, related_name="aggregate_answers",
+        help_text="the client that first asked (answers are immutable: the grant cannot be deleted under them)",
+    )  # fmt: skip
     fingerprint = models.CharField(max_length=64, help_text="sha256 of the canonical request")
     request = models.JSONField(help_text="the canonical request (group_by sorted, query normalised)")
     epsilon = models.DecimalField(**EPSILON, help_text="ε charged to the project and the release")

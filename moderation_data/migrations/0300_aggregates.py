@@ -165,8 +165,9 @@ class Migration(migrations.Migration):
                 (
                     "grant",
                     models.ForeignKey(
+                        help_text="the client that first asked (answers are immutable: the grant cannot be deleted under them)",
                         null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
+                        on_delete=django.db.models.deletion.PROTECT,
                         related_name="aggregate_answers",
                         to="researchers.accessgrant",
                     ),

@@ -1,12 +1,16 @@
-"""Admin of the privacy ledger: budgets and caps are edited through the services; spending and answers are read-only."""
+"""Admin of the privacy ledger (budgets and caps edited through the services; spending and answers read-only),
+and the command that prepares releases built before aggregates existed."""
 
 from __future__ import annotations
 
 from decimal import Decimal
+from io import StringIO
 
 import pytest
+from django.core.management import call_command
+from django.db import connection
 
-from moderation_data.aggregates.models import AggregateAnswer, ProjectBudget, ReleaseBudget
+from moderation_data.aggregates.models import AggregateAnswer, AggregationTable, ProjectBudget, ReleaseBudget
 from tests.api_fixtures import make_research_client
 from tests.researchers.factories import StaffFactory
 
@@ -53,3 +57,17 @@ def test_answers_are_read_only_in_admin(staff_client, release):
     assert page.status_code == 200 and "violent_extremism" in page.text
     assert staff_client.post(f"/admin/moderation_data/aggregateanswer/{answer.pk}/delete/").status_code == 403
     assert AggregateAnswer.objects.filter(pk=answer.pk).exists()
+
+
+def test_build_aggregation_tables_prepares_releases_that_predate_aggregates_once(release):
+    table = AggregationTable.objects.get(release=release).table_name
+    with connection.cursor() as cursor:  # as if the release had been built before aggregates existed
+        cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
+        cursor.execute(f"DROP TABLE {table}")
+    AggregationTable.objects.filter(release=release).delete()
+    out = StringIO()
+    call_command("build_aggregation_tables", stdout=out)
+    assert f"{release.version}: {table}" in out.getvalue() and "1 aggregation table(s) built." in out.getvalue()
+    assert AggregationTable.objects.get(release=release).rows == release.row_count
+    call_command("build_aggregation_tables", stdout=(again := StringIO()))
+    assert "0 aggregation table(s) built." in again.getvalue()
