@@ -7,9 +7,9 @@ adds at most ``L`` decisions to the whole answer, spread over its groups in prop
 ``m`` is. The weight of a unit depends on that unit's own rows only, so adding or removing one
 account changes the vector by at most ``L`` in L1 norm: the sensitivity the noise is calibrated to.
 
-Accounts with at most ``L`` rows in the release (most of them) can never be capped: they are counted
-by a plain ``GROUP BY`` over the table's first, contiguous range; only the rows of prolific accounts
-are grouped per account (see ``table``).
+Accounts with at most ``L`` rows in the release (most of them) can never be capped: their rows are
+simply counted; only the rows of prolific accounts, one contiguous range of the table, are first
+grouped per account to learn how many of them match (see ``table``).
 """
 
 from __future__ import annotations
@@ -53,22 +53,20 @@ def _decisions_sql(spec: AggregateSpec, table: str, where: str, params: list) ->
                 SELECT {select}, %s::bigint / greatest(unit_rows, %s) AS w, {value}::bigint AS v FROM {table}
             ) r GROUP BY {groups}"""  # noqa: S608 - identifiers and expressions from the codebook
         return sql, [units, bound]
+    # One parallel scan of the matching rows; only the rows of accounts with more than L rows in the release
+    # look up their unit's number of matching rows (a small hash of integers, from their contiguous range).
     sql = f"""
-        WITH light AS (
-            SELECT {select}, count(*) AS n, sum({value}::bigint) AS s FROM {table}
-             WHERE {where} AND unit_rows <= %s GROUP BY {groups}
-        ), capped AS (
-            SELECT {select}, unit, count(*) AS n, sum({value}::bigint) AS s FROM {table}
-             WHERE {where} AND unit_rows > %s GROUP BY {groups}, unit
-        ), weighted AS (
-            SELECT {groups}, n, s, %s::bigint / greatest(sum(n) OVER (PARTITION BY unit), %s)::bigint AS w FROM capped
+        WITH per_unit AS (
+            SELECT unit AS p_unit, count(*) AS p_m FROM {table} WHERE {where} AND unit_rows > %s GROUP BY unit
         )
-        SELECT {groups}, sum(n_units), sum(s_units) FROM (
-            SELECT {groups}, n * %s AS n_units, s * %s AS s_units FROM light
-            UNION ALL
-            SELECT {groups}, n * w, s * w FROM weighted
-        ) x GROUP BY {groups}"""  # noqa: S608 - identifiers and expressions from the codebook
-    return sql, [*params, bound, *params, bound, units, bound, RESOLUTION, RESOLUTION]
+        SELECT {groups}, sum(w), sum(v * w) FROM (
+            SELECT {select},
+                   CASE WHEN p_m IS NULL THEN %s::bigint ELSE %s::bigint / greatest(p_m, %s) END AS w,
+                   {value}::bigint AS v
+              FROM {table} LEFT JOIN per_unit ON p_unit = unit AND unit_rows > %s
+             WHERE {where}
+        ) r GROUP BY {groups}"""  # noqa: S608 - identifiers and expressions from the codebook
+    return sql, [*params, bound, RESOLUTION, units, bound, bound, *params]
 
 
 def _accounts_sql(spec: AggregateSpec, table: str, where: str, params: list) -> tuple[str, list]:
