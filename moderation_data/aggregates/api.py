@@ -37,24 +37,6 @@ EXAMPLE = OpenApiExample(
 )
 
 
-# The figures of a row, in the order they are shown (stored answers come back from jsonb in its own order).
-FIGURES = ("count", "sum", "mean", "noise_scale", "count_noise_scale", "ci95")
-
-
-def _ordered_rows(rows: list[dict], spec: AggregateSpec) -> list[dict]:
-    """Rows in the order of the request's group_by (keys and sort), whatever order first paid for them."""
-    by_name = {d.name: d for d in spec.dimensions}
-    names = list(spec.group_by)
-
-    def position(row: dict) -> tuple[int, ...]:
-        return tuple(by_name[name].positions[row[name]] for name in names)
-
-    return [
-        {**{name: row[name] for name in names}, **{key: row[key] for key in FIGURES if key in row}}
-        for row in sorted(rows, key=position)
-    ]
-
-
 class _AggregateBase(AuditedAPIView):
     permission_classes = [HasDatasetScope, HasAggregateAccess]
 
@@ -102,7 +84,7 @@ class AggregateView(_AggregateBase):
         release, spec, _ = self._spec(request, slug, version, s.AggregateBodySerializer)
         result = services.answer_aggregate(grant=grant_of(request), release=release, spec=spec)
         answer = result.answer
-        rows = _ordered_rows(answer.answer["rows"], spec)
+        rows = services.answer_rows(answer.answer, spec.group_by)
         self.audit["rows_returned"] = len(rows)
         body = {
             "dataset": release.dataset.slug,

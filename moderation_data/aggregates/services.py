@@ -10,7 +10,9 @@ and costs nothing, so repeating a query to average its noise away gains nothing.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
+from collections.abc import Sequence
 from decimal import ROUND_CEILING, Decimal
 
 from django.conf import settings
@@ -18,7 +20,7 @@ from django.db import transaction
 from django.db.models import F
 
 from moderation_data.aggregates import mechanism
-from moderation_data.aggregates.compute import bounded_vectors, cell_keys
+from moderation_data.aggregates.compute import bounded_vectors
 from moderation_data.aggregates.models import AggregateAnswer, ProjectBudget, ReleaseBudget
 from moderation_data.aggregates.selectors import BudgetStatus, budget_status, cached_answer, public_epsilon
 from moderation_data.aggregates.spec import EPSILON_QUANTUM, AggregateSpec
@@ -63,35 +65,25 @@ def _exhausted(status: BudgetStatus, epsilon: Decimal) -> PrivacyBudgetExhausted
 
 
 def noisy_answer(spec: AggregateSpec, exact: dict[str, list[int]]) -> dict:
-    """Noise every vector of the answer with its share of ε and describe the mechanism (JSON-ready)."""
-    epsilon = spec.epsilon
-    sensitivities, shares = spec.sensitivities(), spec.epsilon_shares(epsilon)
+    """Noise every vector of the answer with its share of ε; the answer as stored (compact, JSON-ready).
+
+    It holds the noisy vectors (in units, cells in the order of the domains' cross product), the domains
+    and the scales: everything :func:`answer_rows` needs to show it, the same way every time.
+    """
+    sensitivities, shares = spec.sensitivities(), spec.epsilon_shares(spec.epsilon)
     noisy, scales = {}, {}
     for vector, sensitivity in sensitivities.items():
         noisy[vector], scales[vector] = mechanism.add_noise(
             exact[vector], sensitivity=sensitivity, epsilon=shares[vector]
         )
-    keys = cell_keys(spec.dimensions)
-    names = [d.name for d in spec.dimensions]
-    rows = []
-    if spec.measure == "mean":
-        rows = _mean_rows(spec, keys, names, noisy, scales)
-    else:
-        vector = "sum" if spec.measure == "sum" else "count"
-        scale = scales[vector]
-        t = mechanism.half_width(scale)
-        for key, units in zip(keys, noisy[vector], strict=True):
-            interval = mechanism.count_interval(units, t)
-            rows.append(
-                {
-                    **dict(zip(names, key, strict=True)),
-                    vector: mechanism.to_count(units),
-                    "noise_scale": scale / mechanism.RESOLUTION,
-                    "ci95": [interval.low, interval.high],
-                }
-            )
+    confidence = 0.975 if spec.measure == "mean" else mechanism.CONFIDENCE
     return {
-        "rows": rows,
+        "measure": spec.measure,
+        "dimensions": [d.name for d in spec.dimensions],
+        "domains": [list(d.keys) for d in spec.dimensions],
+        "vectors": noisy,
+        "scales": scales,
+        "value_maximum": spec.value.maximum if spec.value else None,
         "mechanism": {
             "name": "discrete Laplace",
             "library": f"OpenDP {mechanism.opendp_version()}",
@@ -101,9 +93,7 @@ def noisy_answer(spec: AggregateSpec, exact: dict[str, list[int]]) -> dict:
             "epsilon": {v: float(e) for v, e in shares.items()},
             "noise_scale": {v: s / mechanism.RESOLUTION for v, s in scales.items()},
             "ci95_half_width": {
-                v: mechanism.half_width(s, 0.975 if spec.measure == "mean" else mechanism.CONFIDENCE)
-                / mechanism.RESOLUTION
-                for v, s in scales.items()
+                v: mechanism.half_width(s, confidence) / mechanism.RESOLUTION for v, s in scales.items()
             },
             "value": (
                 {
@@ -119,30 +109,55 @@ def noisy_answer(spec: AggregateSpec, exact: dict[str, list[int]]) -> dict:
     }
 
 
-def _mean_rows(spec, keys, names, noisy, scales) -> list[dict]:
-    # Each part gets a 97.5% interval: by the union bound the ratio's interval covers at least 95%.
+def answer_rows(answer: dict, group_by: Sequence[str]) -> list[dict]:
+    """A stored answer's rows: the groups of ``group_by`` (any order of its dimensions) in domain order, each with
+    its noisy figure, noise scale and ci95; every group of the domains, zero or not."""
+    names, domains = answer["dimensions"], answer["domains"]
+    sizes = [len(domain) for domain in domains]
+    order = [names.index(name) for name in group_by]
+    strides = [math.prod(sizes[i + 1 :]) for i in range(len(sizes))]
+    figures = _figures(answer)
+    rows = []
+    for positions in itertools.product(*(range(sizes[i]) for i in order)):
+        cell = sum(strides[i] * p for i, p in zip(order, positions, strict=True))
+        rows.append({**{names[i]: domains[i][p] for i, p in zip(order, positions, strict=True)}, **figures(cell)})
+    return rows
+
+
+def _figures(answer: dict):
+    vectors, scales = answer["vectors"], answer["scales"]
+    if answer["measure"] != "mean":
+        vector = "sum" if answer["measure"] == "sum" else "count"
+        noisy, scale = vectors[vector], scales[vector]
+        t, shown_scale = mechanism.half_width(scale), scale / mechanism.RESOLUTION
+
+        def figures(cell: int) -> dict:
+            interval = mechanism.count_interval(noisy[cell], t)
+            return {vector: mechanism.to_count(noisy[cell]), "noise_scale": shown_scale,
+                    "ci95": [interval.low, interval.high]}  # fmt: skip
+
+        return figures
+    # Each part has a 97.5% interval: by the union bound the ratio's interval covers at least 95%.
     t_sum = mechanism.half_width(scales["sum"], 0.975)
     t_count = mechanism.half_width(scales["count"], 0.975)
-    top = spec.value.maximum
-    rows = []
-    for key, total, count in zip(keys, noisy["sum"], noisy["count"], strict=True):
-        mean = min(max(total / count, 0.0), float(top)) if count > 0 else None
-        low_total, high_total = max(0, total - t_sum), max(0, total + t_sum)
-        low_count, high_count = count - t_count, count + t_count
-        low = low_total / high_count if high_count > 0 else 0.0
-        high = high_total / low_count if low_count > 0 else float(top)
-        rows.append(
-            {
-                **dict(zip(names, key, strict=True)),
-                "mean": None if mean is None else round(mean, 4),
-                "ci95": [round(min(max(low, 0.0), top), 4), round(min(max(high, 0.0), top), 4)],
-                "sum": mechanism.to_count(total),
-                "count": mechanism.to_count(count),
-                "noise_scale": scales["sum"] / mechanism.RESOLUTION,
-                "count_noise_scale": scales["count"] / mechanism.RESOLUTION,
-            }
-        )
-    return rows
+    top = float(answer["value_maximum"])
+
+    def mean_figures(cell: int) -> dict:
+        total, count = vectors["sum"][cell], vectors["count"][cell]
+        mean = min(max(total / count, 0.0), top) if count > 0 else None
+        high_count, low_count = count + t_count, count - t_count
+        low = max(0, total - t_sum) / high_count if high_count > 0 else 0.0
+        high = max(0, total + t_sum) / low_count if low_count > 0 else top
+        return {
+            "mean": None if mean is None else round(mean, 4),
+            "sum": mechanism.to_count(total),
+            "count": mechanism.to_count(count),
+            "noise_scale": scales["sum"] / mechanism.RESOLUTION,
+            "count_noise_scale": scales["count"] / mechanism.RESOLUTION,
+            "ci95": [round(min(max(low, 0.0), top), 4), round(min(max(high, 0.0), top), 4)],
+        }
+
+    return mean_figures
 
 
 def _ensure_budget_rows(release: Release, project_id: int) -> None:

@@ -15,7 +15,7 @@ import pytest
 
 from moderation_data.aggregates import mechanism
 from moderation_data.aggregates.compute import bounded_vectors
-from moderation_data.aggregates.services import noisy_answer
+from moderation_data.aggregates.services import answer_rows, noisy_answer
 from moderation_data.aggregates.spec import build_spec
 from moderation_data.aggregates.table import ensure_aggregation_table
 
@@ -70,7 +70,7 @@ def test_ci95_covers_the_true_count_95_percent_of_the_time(release):
     covered = answered = 0
     errors = []
     for _ in range(1500):
-        for row, true in zip(noisy_answer(spec, exact)["rows"], truth, strict=True):
+        for row, true in zip(answer_rows(noisy_answer(spec, exact), spec.group_by), truth, strict=True):
             low, high = row["ci95"]
             covered += low <= true <= high
             answered += 1
@@ -84,7 +84,8 @@ def test_ci95_covers_the_true_count_95_percent_of_the_time(release):
 def test_every_answered_row_declares_the_scale_its_noise_was_drawn_with(release):
     spec = build_spec(release, {"group_by": ["appealed"], "epsilon": Decimal("0.25"), "contribution_bound": 5})
     answer = noisy_answer(spec, bounded_vectors(spec, table=ensure_aggregation_table(release)))
-    assert [row["noise_scale"] for row in answer["rows"]] == pytest.approx([20.0] * len(answer["rows"]))  # 5/0.25
+    rows = answer_rows(answer, spec.group_by)
+    assert [row["noise_scale"] for row in rows] == pytest.approx([20.0] * len(rows))  # 5 / 0.25
     assert answer["mechanism"]["library"] == f"OpenDP {mechanism.opendp_version()}"
     assert answer["mechanism"]["sensitivity"] == {"count": 5.0}
     half = answer["mechanism"]["ci95_half_width"]["count"]
