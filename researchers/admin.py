@@ -182,6 +182,9 @@ class ApplicationTransitionInline(admin.TabularInline):
     def has_change_permission(self, request, obj=None) -> bool:
         return False
 
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
 
 @admin.register(ResearchApplication)
 class ResearchApplicationAdmin(ReviewActionsMixin, admin.ModelAdmin):
@@ -202,7 +205,7 @@ class ResearchApplicationAdmin(ReviewActionsMixin, admin.ModelAdmin):
         (None, {"fields": ("title", "status", "organisation", "principal_researcher", "team_members")}),
         (
             "Research",
-            {"fields": ("public_summary", "research_questions", "methodology", "systemic_risk_areas")},
+            {"fields": ("public_summary", "research_questions", "methodology", "systemic_risk_area_names")},
         ),
         (
             "Ethics and independence",
@@ -246,6 +249,10 @@ class ResearchApplicationAdmin(ReviewActionsMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+    @admin.display(description="Systemic-risk areas")
+    def systemic_risk_area_names(self, obj: ResearchApplication) -> str:
+        return ", ".join(obj.systemic_risk_labels()) or "—"
 
     @admin.display(description="Grant")
     def grant_link(self, obj: ResearchApplication) -> str:
@@ -320,6 +327,9 @@ class GrantEventInline(admin.TabularInline):
     def has_change_permission(self, request, obj=None) -> bool:
         return False
 
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
 
 class AccessGrantForm(forms.ModelForm):
     class Meta:
@@ -333,6 +343,7 @@ class AccessGrantForm(forms.ModelForm):
             "requests_per_day",
             "records_per_day",
             "concurrent_exports",
+            "export_rows_per_month",
         )
         widgets = {"datasets": forms.CheckboxSelectMultiple}
 
@@ -350,7 +361,20 @@ class AccessGrantAdmin(ReviewActionsMixin, admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ("application_link", "status", "client_id", "secret_issued_at", "created_at")}),
         ("Terms", {"fields": ("datasets", "modality", "valid_from", "valid_until")}),
-        ("Quotas", {"fields": ("requests_per_minute", "requests_per_day", "records_per_day", "concurrent_exports")}),
+        (
+            "Quotas",
+            {
+                "fields": (
+                    "requests_per_minute",
+                    "requests_per_day",
+                    "records_per_day",
+                    "concurrent_exports",
+                    "export_rows_per_month",
+                ),
+                "description": "Pages count against records per day; exports only against the export allowance "
+                "(rows per calendar month, UTC). See docs/quotas.md.",
+            },
+        ),
     ]
     object_actions = {
         "suspend": ("Suspend", ReasonForm),
@@ -427,8 +451,9 @@ class OrganisationAdmin(admin.ModelAdmin):
 
 @admin.register(Researcher)
 class ResearcherAdmin(admin.ModelAdmin):
-    list_display = ("__str__", "organisation", "country", "orcid")
-    list_filter = ("country",)
+    list_display = ("__str__", "organisation", "country", "orcid", "email_verified_at")
+    list_filter = ("country", ("email_verified_at", admin.EmptyFieldListFilter))
+    readonly_fields = ("email_verified_at", "verification_sent_at")
     search_fields = ("user__email", "user__last_name", "orcid", "organisation__name")
     list_select_related = ("user", "organisation")
     raw_id_fields = ("user",)

@@ -8,9 +8,10 @@ from django.db.models import Count, Prefetch, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 
 from moderation_data.aggregates.selectors import budgets_of
+from moderation_data.exports.models import Export
 from platform_api.models import AccessEvent
 from researchers.models import AccessGrant, ApplicationTransition, ResearchApplication
-from researchers.quotas import usage_today
+from researchers.quotas import export_allowance, usage_today
 
 
 def applications_of(user) -> QuerySet[ResearchApplication]:
@@ -33,6 +34,11 @@ def grants_of(user) -> QuerySet[AccessGrant]:
         .prefetch_related("datasets")
         .order_by("-created_at")
     )
+
+
+def exports_of(user) -> QuerySet[Export]:
+    """The exports of a researcher's own grants; another researcher's are simply not found."""
+    return Export.objects.filter(grant__in=AccessGrant.objects.of_user(user)).select_related("release__dataset")
 
 
 def grant_for_api(grant_id: int) -> AccessGrant:
@@ -78,6 +84,7 @@ def usage_of(grant: AccessGrant, *, days: int = 30) -> dict:
             "resets_at": today["resets_at"],
         },
         "quotas": grant.quotas,
+        "export_allowance": export_allowance(grant),
         # The differentially private aggregates' budgets: ε left per release (docs/aggregates.md).
         "privacy_budgets": [budget.as_dict() for budget in budgets_of(grant)],
         "days": [

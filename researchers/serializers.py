@@ -10,6 +10,17 @@ class MeQuotasSerializer(serializers.Serializer):
     requests_per_day = serializers.IntegerField()
     records_per_day = serializers.IntegerField()
     concurrent_exports = serializers.IntegerField()
+    export_rows_per_month = serializers.IntegerField(
+        help_text="The export allowance: rows this grant may export per calendar month (UTC). Exports never spend "
+        "records_per_day."
+    )
+
+
+class ExportAllowanceSerializer(serializers.Serializer):
+    export_rows_per_month = serializers.IntegerField()
+    used = serializers.IntegerField(help_text="Rows of this month's exports (failed and cancelled ones excluded).")
+    remaining = serializers.IntegerField()
+    resets_at = serializers.CharField(help_text="First day of next month, 00:00 UTC.")
 
 
 class MeUsageTodaySerializer(serializers.Serializer):
@@ -42,6 +53,7 @@ class MeSerializer(serializers.Serializer):
     scopes = serializers.ListField(child=serializers.CharField(), help_text="The scopes of this token.")
     quotas = MeQuotasSerializer()
     usage_today = MeUsageTodaySerializer()
+    export_allowance = ExportAllowanceSerializer()
     privacy_budgets = BudgetSerializer(many=True, help_text="ε per published release (docs/aggregates.md)")
 
 
@@ -63,5 +75,6 @@ class UsageDaySerializer(serializers.Serializer):
 class UsageSerializer(serializers.Serializer):
     today = UsageTodaySerializer()
     quotas = MeQuotasSerializer()
+    export_allowance = ExportAllowanceSerializer()
     privacy_budgets = BudgetSerializer(many=True, help_text="ε per published release (docs/aggregates.md)")
     days = UsageDaySerializer(many=True)

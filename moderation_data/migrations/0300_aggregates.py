@@ -81,7 +81,7 @@ DROP FUNCTION IF EXISTS moderation_data_budget_guard();
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("moderation_data", "0100_exports"),
+        ("moderation_data", "0101_release_notes_and_doi"),
         ("researchers", "0001_initial"),
     ]
 

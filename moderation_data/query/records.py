@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 from django.db import connection
 
+from moderation_data.catalog.codebook import query_values
 from moderation_data.query import language as ql
 from moderation_data.releases.models import Release
 from moderation_data.releases.pseudonyms import project_pseudonym_sql
@@ -23,9 +24,9 @@ def query_fields(release: Release) -> dict[str, ql.Field]:
     fields: dict[str, ql.Field] = {}
     for name, entry in codebook_fields(release).items():
         type_ = entry["type"]
-        values = tuple(v["value"] for v in entry.get("values", []))
-        if type_ == "enum" and not entry.get("closed", True):
-            type_, values = "string", ()
+        values = query_values(entry)  # the field's domain (docs/query.md)
+        if type_ == "enum" and not values:
+            type_ = "string"
         fields[name] = ql.Field(
             name=name, type=type_, column=entry["column"], values=values, filterable=entry["filterable"]
         )
@@ -52,7 +53,13 @@ def build_query(
     if not release.rows_table:
         raise NotFoundError(f"Dataset {release.dataset.slug} has no row-level records.")
     fields = query_fields(release)
-    node = ql.parse_get_query(get_params, fields) if get_params is not None else ql.parse_body_query(body_query, fields)
+    slug = release.dataset.slug
+    where = f"the codebook: GET /api/v1/datasets/{slug}, or the page /portal/docs/codebook/{slug}"
+    node = (
+        ql.parse_get_query(get_params, fields, codebook_ref=where)
+        if get_params is not None
+        else ql.parse_body_query(body_query, fields, codebook_ref=where)
+    )
     selected = ql.parse_fields(requested_fields, fields, default=list(fields))
     fingerprint = ql.query_fingerprint(node, {"fields": selected})
     return RecordsQuery(release=release, node=node, fields=fields, selected=selected, fingerprint=fingerprint)
