@@ -35,6 +35,23 @@ EXAMPLE = OpenApiExample(
     },
     request_only=True,
 )
+ESTIMATE_EXAMPLES = [
+    OpenApiExample(
+        "The ε that buys ±50 per month and policy",
+        value={"group_by": ["decided_on", "policy"], "ci95_width": 100},
+        request_only=True,
+    ),
+    OpenApiExample(
+        "The error of appealed decisions' accounts per policy at ε = 0.5",
+        value={
+            "group_by": ["policy"],
+            "query": {"and": [{"operation": "EQ", "field_name": "appealed", "field_values": [True]}]},
+            "measure": "accounts",
+            "epsilon": 0.5,
+        },
+        request_only=True,
+    ),
+]
 
 
 class _AggregateBase(AuditedAPIView):
@@ -117,6 +134,7 @@ class AggregateEstimateView(_AggregateBase):
         ),
         parameters=[SLUG, VERSION],
         request=s.EstimateBodySerializer,
+        examples=ESTIMATE_EXAMPLES,
         responses={200: s.EstimateResponseSerializer, **error_responses(400, 401, 403, 404, 429)},
     )
     def post(self, request: Request, slug: str, version: str) -> Response:

@@ -181,7 +181,7 @@ def enforcement_summary_codebook() -> list[dict]:
         _field("value", "string", "The dimension's value: a policy, a detection source ('unknown' when not "
                "recorded), an EEA country or a region code (NON_EEA for any other country; 'unknown'), an appeal "
                "outcome ('not_appealed' when there was no appeal) or the most severe action as a DSA key.",
-               nullable=False),
+               filterable=False, nullable=False),
         _field("decisions", "integer", "Noisy count of decisions (differential privacy, the release's public ε; "
                "may be negative where the true count is small). The response gives the noise scale.",
                nullable=False),
