@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from moderation_data.aggregates.serializers import BudgetSerializer
+
 
 class MeQuotasSerializer(serializers.Serializer):
     requests_per_minute = serializers.IntegerField()
@@ -52,6 +54,7 @@ class MeSerializer(serializers.Serializer):
     quotas = MeQuotasSerializer()
     usage_today = MeUsageTodaySerializer()
     export_allowance = ExportAllowanceSerializer()
+    privacy_budgets = BudgetSerializer(many=True, help_text="ε per published release (docs/aggregates.md)")
 
 
 class UsageTodaySerializer(serializers.Serializer):
@@ -73,4 +76,5 @@ class UsageSerializer(serializers.Serializer):
     today = UsageTodaySerializer()
     quotas = MeQuotasSerializer()
     export_allowance = ExportAllowanceSerializer()
+    privacy_budgets = BudgetSerializer(many=True, help_text="ε per published release (docs/aggregates.md)")
     days = UsageDaySerializer(many=True)

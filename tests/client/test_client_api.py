@@ -257,3 +257,22 @@ def test_credentials_come_from_the_environment_or_a_downloaded_file(live, tmp_wo
             monkeypatch.setenv(key, value)
     monkeypatch.delenv("MODRESEARCH_CREDENTIALS")
     assert repr(Client.from_env()) == f"Client({live.url!r}, client_id={live.default.client_id!r})"
+
+
+def test_aggregate_answers_every_group_with_intervals_a_repeat_is_free_and_estimate_spends_nothing(live):
+    credentials = live.make_credentials(modality="aggregate")
+    client = live.client(credentials)
+    estimate = client.estimate(DATASET, group_by=["detection_source"], epsilon=0.5)
+    assert estimate["epsilon_cost"] == 0.5 and estimate["ci95_width"] > 0
+    where = {"policy": "violent_extremism"}
+    agg = client.aggregate(DATASET, group_by=["detection_source"], where=where, epsilon=0.5)
+    sources = client.codebook(DATASET).loc["detection_source", "values"]
+    assert sorted(agg["detection_source"].astype(str)) == sorted(v["value"] for v in sources)  # every group
+    assert list(agg.columns[:5]) == ["detection_source", "count", "noise_scale", "ci95_low", "ci95_high"]
+    assert ((agg["ci95_low"] <= agg["count"]) & (agg["count"] <= agg["ci95_high"])).all()
+    assert agg.attrs["epsilon_spent"] == 0.5 and agg.attrs["release"] == live.release.version
+    again = client.aggregate(DATASET, group_by=["detection_source"], where=where, epsilon=0.5)
+    assert again.attrs["epsilon_spent"] == 0 and again["count"].tolist() == agg["count"].tolist()
+    assert again.attrs["budget_remaining"] == agg.attrs["budget_remaining"]
+    with pytest.raises(modresearch.PermissionDenied):
+        client.records(DATASET, limit=1)  # an aggregate grant reads no rows

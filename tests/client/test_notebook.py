@@ -30,9 +30,6 @@ def test_the_quickstart_notebook_executes_without_errors_and_its_plot_cells_prod
     assert not [o for o in outputs if o.output_type == "error"]  # execute() raises on one; said plainly here
     plot_cells = [cell for cell in code_cells if "plt.show()" in cell.source]
     assert len(plot_cells) == 3
-    aggregates = plot_cells[2]
-    if any("does not serve aggregates" in o.get("text", "") for o in aggregates.outputs):
-        plot_cells = plot_cells[:2]  # main has no aggregates endpoint yet (issue 11): that cell says so
     for cell in plot_cells:
         assert any("image/png" in output.get("data", {}) for output in cell.outputs), cell.source[:60]
     assert (tmp_workdir / "violent_extremism.parquet").exists()
