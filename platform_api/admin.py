@@ -18,9 +18,10 @@ class AccessEventAdmin(admin.ModelAdmin):
         "release",
         "status",
         "rows_returned",
+        "reference",
     )
     list_filter = ("status", "method", "dataset", "occurred_at")
-    search_fields = ("request_id", "client_id", "endpoint")
+    search_fields = ("request_id", "client_id", "endpoint", "reference")
     date_hierarchy = "occurred_at"
     list_select_related = ("grant",)
     readonly_fields = [f.name for f in AccessEvent._meta.fields]

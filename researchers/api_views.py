@@ -39,6 +39,8 @@ def me(request: Request) -> Response:
         "scopes": sorted(request.auth.scope.split()),
         "quotas": grant.quotas,
         "usage_today": usage_today(grant),
+        "dsc_reference": grant.dsc_reference or None,
+        "data_limits": grant.data_limits,
     }
     return Response(MeSerializer(data).data)
 

@@ -28,6 +28,18 @@ class MeTeamMemberSerializer(serializers.Serializer):
     orcid = serializers.CharField(allow_null=True)
 
 
+# Keys "from", "until", "fields" ("from" is a keyword, hence the functional form).
+MeDataLimitsSerializer = type(
+    "MeDataLimitsSerializer",
+    (serializers.Serializer,),
+    {
+        "from": serializers.DateField(allow_null=True, help_text="only decisions on or after this day"),
+        "until": serializers.DateField(allow_null=True, help_text="only decisions on or before this day"),
+        "fields": serializers.ListField(child=serializers.CharField(), help_text="only these fields (empty: all)"),
+    },
+)
+
+
 class MeSerializer(serializers.Serializer):
     client_id = serializers.CharField()
     project = MeProjectSerializer()
@@ -40,6 +52,12 @@ class MeSerializer(serializers.Serializer):
     scopes = serializers.ListField(child=serializers.CharField(), help_text="The scopes of this token.")
     quotas = MeQuotasSerializer()
     usage_today = MeUsageTodaySerializer()
+    dsc_reference = serializers.CharField(
+        allow_null=True, help_text="The reference of the DSC reasoned request this grant was issued on (DSA Art. 40(4))."
+    )
+    data_limits = MeDataLimitsSerializer(
+        allow_null=True, help_text="The period and fields this grant's rows are limited to; null when unlimited."
+    )
 
 
 class UsageTodaySerializer(serializers.Serializer):
