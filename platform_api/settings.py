@@ -176,6 +176,9 @@ for _key, _value in _email.items():
     globals()[_key] = _value
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "research-access@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# The public data catalogue (docs/catalogue.md): who publishes the data, and whom to ask about it.
+CATALOGUE_PUBLISHER = env_str("CATALOGUE_PUBLISHER", "The platform's trust-and-safety team")
+CATALOGUE_CONTACT_EMAIL = env_str("CATALOGUE_CONTACT_EMAIL", DEFAULT_FROM_EMAIL)
 
 # --------------------------------------------------------------------------- API
 REST_FRAMEWORK = {

@@ -337,4 +337,3 @@ from researchers.reasoned_requests.models import (  # noqa: E402, F401
     ReasonedRequest,
     ReasonedRequestEvent,
 )
-

@@ -53,7 +53,8 @@ class MeSerializer(serializers.Serializer):
     quotas = MeQuotasSerializer()
     usage_today = MeUsageTodaySerializer()
     dsc_reference = serializers.CharField(
-        allow_null=True, help_text="The reference of the DSC reasoned request this grant was issued on (DSA Art. 40(4))."
+        allow_null=True,
+        help_text="The reference of the DSC reasoned request this grant was issued on (DSA Art. 40(4)).",
     )
     data_limits = MeDataLimitsSerializer(
         allow_null=True, help_text="The period and fields this grant's rows are limited to; null when unlimited."

@@ -22,7 +22,6 @@ from oauth2_provider.models import AccessToken, get_application_model
 from moderation_data.catalog.models import Dataset
 from platform_api.errors import InvalidRequest
 from researchers.errors import InvalidTransition
-from researchers.reasoned_requests.bounds import check_grant_terms
 from researchers.models import (
     AccessGrant,
     ApplicationTransition,
@@ -33,6 +32,7 @@ from researchers.models import (
     Researcher,
     today,
 )
+from researchers.reasoned_requests.bounds import check_grant_terms
 
 logger = logging.getLogger(__name__)
 User = get_user_model()

@@ -195,9 +195,7 @@ def request_export(*, grant: AccessGrant, spec: dict) -> Export:
         raise ScopeMissing("This grant does not allow exports.", detail={"required_scope": "exports"})
     dataset = get_visible_dataset(grant, spec["dataset"])
     release = get_published_release(dataset, spec.get("release") or LATEST)
-    query = records.build_query(
-        release, body_query=spec.get("query"), requested_fields=spec.get("fields"), grant=grant
-    )
+    query = records.build_query(release, body_query=spec.get("query"), requested_fields=spec.get("fields"), grant=grant)
 
     held = None
     try:

@@ -63,7 +63,9 @@ def build_query(
     allowed = set(getattr(grant, "data_fields", None) or ())
     if allowed:
         visible = {name: field for name, field in fields.items() if name in allowed}
-    node = ql.parse_get_query(get_params, visible) if get_params is not None else ql.parse_body_query(body_query, visible)
+    node = (
+        ql.parse_get_query(get_params, visible) if get_params is not None else ql.parse_body_query(body_query, visible)
+    )
     selected = ql.parse_fields(requested_fields, visible, default=list(visible))
     period = _period_node(fields, getattr(grant, "data_from", None), getattr(grant, "data_until", None))
     if period is not None:
@@ -89,8 +91,12 @@ def _period_node(fields: dict[str, ql.Field], start: dt.date | None, end: dt.dat
             clauses.append(
                 ql.Group(
                     or_=tuple(
-                        ql.Group(and_=(ql.Condition("EQ", "decided_on_granularity", (granularity,)),
-                                       ql.Condition(operation, "decided_on", (bound,))))  # fmt: skip
+                        ql.Group(
+                            and_=(
+                                ql.Condition("EQ", "decided_on_granularity", (granularity,)),
+                                ql.Condition(operation, "decided_on", (bound,)),
+                            )
+                        )
                         for granularity, (operation, bound) in by_granularity.items()
                     )
                 )

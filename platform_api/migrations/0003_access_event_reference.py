@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('platform_api', '0002_access_event_append_only'),
+        ("platform_api", "0002_access_event_append_only"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='accessevent',
-            name='reference',
+            model_name="accessevent",
+            name="reference",
             field=models.CharField(blank=True, db_index=True, max_length=100),
         ),
     ]

@@ -19,10 +19,10 @@ the test suite does, as for access events).
 import django.contrib.postgres.fields
 import django.db.models.deletion
 import django.utils.timezone
-import researchers.reasoned_requests.models
 from django.conf import settings
 from django.db import migrations, models
 
+import researchers.reasoned_requests.models
 
 SQL = r"""
 CREATE OR REPLACE FUNCTION researchers_refuse(message text) RETURNS void LANGUAGE plpgsql AS $$
@@ -196,159 +196,402 @@ DROP FUNCTION IF EXISTS researchers_refuse(text);
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('moderation_data', '0100_exports'),
-        ('researchers', '0001_initial'),
+        ("moderation_data", "0100_exports"),
+        ("researchers", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='accessgrant',
-            name='data_fields',
-            field=django.contrib.postgres.fields.ArrayField(base_field=models.CharField(max_length=64), blank=True, default=list, help_text='Only these fields (empty: all).', size=None),
+            model_name="accessgrant",
+            name="data_fields",
+            field=django.contrib.postgres.fields.ArrayField(
+                base_field=models.CharField(max_length=64),
+                blank=True,
+                default=list,
+                help_text="Only these fields (empty: all).",
+                size=None,
+            ),
         ),
         migrations.AddField(
-            model_name='accessgrant',
-            name='data_from',
-            field=models.DateField(blank=True, help_text='Only decisions on or after this day.', null=True),
+            model_name="accessgrant",
+            name="data_from",
+            field=models.DateField(blank=True, help_text="Only decisions on or after this day.", null=True),
         ),
         migrations.AddField(
-            model_name='accessgrant',
-            name='data_until',
-            field=models.DateField(blank=True, help_text='Only decisions on or before this day.', null=True),
+            model_name="accessgrant",
+            name="data_until",
+            field=models.DateField(blank=True, help_text="Only decisions on or before this day.", null=True),
         ),
         migrations.AddField(
-            model_name='accessgrant',
-            name='dsc_reference',
-            field=models.CharField(blank=True, db_index=True, max_length=100, verbose_name='DSC request reference'),
+            model_name="accessgrant",
+            name="dsc_reference",
+            field=models.CharField(blank=True, db_index=True, max_length=100, verbose_name="DSC request reference"),
         ),
         migrations.CreateModel(
-            name='ReasonedRequest',
+            name="ReasonedRequest",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('reference', models.CharField(help_text="The DSC's reference of the request, e.g. IE-CNAM-2026-0042.", max_length=100, unique=True)),
-                ('dsc_member_state', models.CharField(choices=[('AT', 'AT'), ('BE', 'BE'), ('BG', 'BG'), ('CY', 'CY'), ('CZ', 'CZ'), ('DE', 'DE'), ('DK', 'DK'), ('EE', 'EE'), ('ES', 'ES'), ('FI', 'FI'), ('FR', 'FR'), ('GR', 'GR'), ('HR', 'HR'), ('HU', 'HU'), ('IE', 'IE'), ('IT', 'IT'), ('LT', 'LT'), ('LU', 'LU'), ('LV', 'LV'), ('MT', 'MT'), ('NL', 'NL'), ('PL', 'PL'), ('PT', 'PT'), ('RO', 'RO'), ('SE', 'SE'), ('SI', 'SI'), ('SK', 'SK')], max_length=2, verbose_name='DSC member state')),
-                ('dsc_authority', models.CharField(help_text='e.g. Coimisiún na Meán', max_length=200, verbose_name='DSC authority')),
-                ('time_zone', models.CharField(help_text="The DSC's zone: the window counts its calendar days.", max_length=64)),
-                ('received_at', models.DateTimeField(help_text='When the request reached the platform.')),
-                ('amendment_window_closes_at', models.DateTimeField(db_index=True, help_text="End of the 15th day after receipt, in the DSC's zone (Art. 40(5)).")),
-                ('title', models.CharField(max_length=300, verbose_name='project title')),
-                ('research_purpose', models.TextField()),
-                ('systemic_risk_areas', django.contrib.postgres.fields.ArrayField(base_field=models.CharField(choices=researchers.reasoned_requests.models._systemic_risk_choices, max_length=40), default=list, size=None)),
-                ('fields_requested', django.contrib.postgres.fields.ArrayField(base_field=models.CharField(max_length=64), blank=True, default=list, help_text='Codebook fields; empty means all.', size=None)),
-                ('data_from', models.DateField(help_text='First day of the decisions requested.', verbose_name='data from')),
-                ('data_until', models.DateField(help_text='Last day of the decisions requested.', verbose_name='data until')),
-                ('modality', models.CharField(choices=researchers.reasoned_requests.models._modality_choices, max_length=32)),
-                ('access_from', models.DateField(verbose_name='access from')),
-                ('access_until', models.DateField(verbose_name='access until')),
-                ('security_requirements', models.TextField(blank=True)),
-                ('confidentiality_requirements', models.TextField(blank=True)),
-                ('request_document', models.FileField(blank=True, storage=researchers.reasoned_requests.models.request_document_storage, upload_to='%Y/')),
-                ('request_document_sha256', models.CharField(blank=True, max_length=64)),
-                ('status', models.CharField(choices=[('received', 'Received (assessing)'), ('amendment_requested', 'Amendment requested (awaiting the DSC)'), ('approved', 'Approved (grant issued)'), ('withdrawn', 'Withdrawn by the DSC')], db_index=True, default='received', max_length=24)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('application', models.OneToOneField(blank=True, help_text='The approved application (and grant) this request became.', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='reasoned_request', to='researchers.researchapplication')),
-                ('datasets', models.ManyToManyField(related_name='+', to='moderation_data.dataset', verbose_name='datasets requested')),
-                ('organisation', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='reasoned_requests', to='researchers.organisation')),
-                ('recorded_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "reference",
+                    models.CharField(
+                        help_text="The DSC's reference of the request, e.g. IE-CNAM-2026-0042.",
+                        max_length=100,
+                        unique=True,
+                    ),
+                ),
+                (
+                    "dsc_member_state",
+                    models.CharField(
+                        choices=[
+                            ("AT", "AT"),
+                            ("BE", "BE"),
+                            ("BG", "BG"),
+                            ("CY", "CY"),
+                            ("CZ", "CZ"),
+                            ("DE", "DE"),
+                            ("DK", "DK"),
+                            ("EE", "EE"),
+                            ("ES", "ES"),
+                            ("FI", "FI"),
+                            ("FR", "FR"),
+                            ("GR", "GR"),
+                            ("HR", "HR"),
+                            ("HU", "HU"),
+                            ("IE", "IE"),
+                            ("IT", "IT"),
+                            ("LT", "LT"),
+                            ("LU", "LU"),
+                            ("LV", "LV"),
+                            ("MT", "MT"),
+                            ("NL", "NL"),
+                            ("PL", "PL"),
+                            ("PT", "PT"),
+                            ("RO", "RO"),
+                            ("SE", "SE"),
+                            ("SI", "SI"),
+                            ("SK", "SK"),
+                        ],
+                        max_length=2,
+                        verbose_name="DSC member state",
+                    ),
+                ),
+                (
+                    "dsc_authority",
+                    models.CharField(help_text="e.g. Coimisiún na Meán", max_length=200, verbose_name="DSC authority"),
+                ),
+                (
+                    "time_zone",
+                    models.CharField(help_text="The DSC's zone: the window counts its calendar days.", max_length=64),
+                ),
+                ("received_at", models.DateTimeField(help_text="When the request reached the platform.")),
+                (
+                    "amendment_window_closes_at",
+                    models.DateTimeField(
+                        db_index=True, help_text="End of the 15th day after receipt, in the DSC's zone (Art. 40(5))."
+                    ),
+                ),
+                ("title", models.CharField(max_length=300, verbose_name="project title")),
+                ("research_purpose", models.TextField()),
+                (
+                    "systemic_risk_areas",
+                    django.contrib.postgres.fields.ArrayField(
+                        base_field=models.CharField(
+                            choices=researchers.reasoned_requests.models._systemic_risk_choices, max_length=40
+                        ),
+                        default=list,
+                        size=None,
+                    ),
+                ),
+                (
+                    "fields_requested",
+                    django.contrib.postgres.fields.ArrayField(
+                        base_field=models.CharField(max_length=64),
+                        blank=True,
+                        default=list,
+                        help_text="Codebook fields; empty means all.",
+                        size=None,
+                    ),
+                ),
+                (
+                    "data_from",
+                    models.DateField(help_text="First day of the decisions requested.", verbose_name="data from"),
+                ),
+                (
+                    "data_until",
+                    models.DateField(help_text="Last day of the decisions requested.", verbose_name="data until"),
+                ),
+                (
+                    "modality",
+                    models.CharField(choices=researchers.reasoned_requests.models._modality_choices, max_length=32),
+                ),
+                ("access_from", models.DateField(verbose_name="access from")),
+                ("access_until", models.DateField(verbose_name="access until")),
+                ("security_requirements", models.TextField(blank=True)),
+                ("confidentiality_requirements", models.TextField(blank=True)),
+                (
+                    "request_document",
+                    models.FileField(
+                        blank=True,
+                        storage=researchers.reasoned_requests.models.request_document_storage,
+                        upload_to="%Y/",
+                    ),
+                ),
+                ("request_document_sha256", models.CharField(blank=True, max_length=64)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("received", "Received (assessing)"),
+                            ("amendment_requested", "Amendment requested (awaiting the DSC)"),
+                            ("approved", "Approved (grant issued)"),
+                            ("withdrawn", "Withdrawn by the DSC"),
+                        ],
+                        db_index=True,
+                        default="received",
+                        max_length=24,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "application",
+                    models.OneToOneField(
+                        blank=True,
+                        help_text="The approved application (and grant) this request became.",
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="reasoned_request",
+                        to="researchers.researchapplication",
+                    ),
+                ),
+                (
+                    "datasets",
+                    models.ManyToManyField(
+                        related_name="+", to="moderation_data.dataset", verbose_name="datasets requested"
+                    ),
+                ),
+                (
+                    "organisation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="reasoned_requests",
+                        to="researchers.organisation",
+                    ),
+                ),
+                (
+                    "recorded_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-received_at'],
+                "ordering": ["-received_at"],
             },
         ),
         migrations.CreateModel(
-            name='NamedResearcher',
+            name="NamedResearcher",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200)),
-                ('email', models.EmailField(max_length=254)),
-                ('orcid', models.CharField(blank=True, max_length=19, verbose_name='ORCID iD')),
-                ('affiliation', models.CharField(blank=True, max_length=200)),
-                ('is_principal', models.BooleanField(default=False, help_text="Collects the grant's credentials.")),
-                ('invitation_digest', models.CharField(blank=True, max_length=64)),
-                ('invited_at', models.DateTimeField(blank=True, null=True)),
-                ('accepted_at', models.DateTimeField(blank=True, null=True)),
-                ('researcher', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='dsc_nominations', to='researchers.researcher')),
-                ('request', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='researchers', to='researchers.reasonedrequest')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=200)),
+                ("email", models.EmailField(max_length=254)),
+                ("orcid", models.CharField(blank=True, max_length=19, verbose_name="ORCID iD")),
+                ("affiliation", models.CharField(blank=True, max_length=200)),
+                ("is_principal", models.BooleanField(default=False, help_text="Collects the grant's credentials.")),
+                ("invitation_digest", models.CharField(blank=True, max_length=64)),
+                ("invited_at", models.DateTimeField(blank=True, null=True)),
+                ("accepted_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "researcher",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="dsc_nominations",
+                        to="researchers.researcher",
+                    ),
+                ),
+                (
+                    "request",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="researchers",
+                        to="researchers.reasonedrequest",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-is_principal', 'name', 'pk'],
+                "ordering": ["-is_principal", "name", "pk"],
             },
         ),
         migrations.CreateModel(
-            name='DeadlineReminder',
+            name="DeadlineReminder",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('threshold_days', models.PositiveSmallIntegerField()),
-                ('days_left', models.PositiveSmallIntegerField(help_text='Days left when it was sent.')),
-                ('sent_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('recipients', models.PositiveIntegerField(default=0)),
-                ('request', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='reminders', to='researchers.reasonedrequest')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("threshold_days", models.PositiveSmallIntegerField()),
+                ("days_left", models.PositiveSmallIntegerField(help_text="Days left when it was sent.")),
+                ("sent_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("recipients", models.PositiveIntegerField(default=0)),
+                (
+                    "request",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="reminders",
+                        to="researchers.reasonedrequest",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['sent_at', 'pk'],
+                "ordering": ["sent_at", "pk"],
             },
         ),
         migrations.CreateModel(
-            name='AmendmentRequest',
+            name="AmendmentRequest",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('ground', models.CharField(choices=[('no_access', 'The provider does not have access to the data (Art. 40(5)(a))'), ('vulnerability', 'Access would create significant vulnerabilities for the security of the service or the protection of confidential information (Art. 40(5)(b))')], max_length=20)),
-                ('explanation', models.TextField(help_text='Why the ground applies.')),
-                ('alternatives', models.TextField(help_text='Alternative means or data proposed (Art. 40(6)).')),
-                ('requested_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('decision', models.CharField(blank=True, choices=[('amended', 'Amended the request'), ('confirmed', 'Confirmed the request unchanged')], max_length=16)),
-                ('decided_on', models.DateField(blank=True, null=True, verbose_name='DSC decision date')),
-                ('decision_note', models.TextField(blank=True)),
-                ('decision_recorded_at', models.DateTimeField(blank=True, null=True)),
-                ('decision_recorded_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('requested_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('request', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='amendments', to='researchers.reasonedrequest')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "ground",
+                    models.CharField(
+                        choices=[
+                            ("no_access", "The provider does not have access to the data (Art. 40(5)(a))"),
+                            (
+                                "vulnerability",
+                                "Access would create significant vulnerabilities for the security of the service or the protection of confidential information (Art. 40(5)(b))",
+                            ),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("explanation", models.TextField(help_text="Why the ground applies.")),
+                ("alternatives", models.TextField(help_text="Alternative means or data proposed (Art. 40(6)).")),
+                ("requested_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "decision",
+                    models.CharField(
+                        blank=True,
+                        choices=[("amended", "Amended the request"), ("confirmed", "Confirmed the request unchanged")],
+                        max_length=16,
+                    ),
+                ),
+                ("decided_on", models.DateField(blank=True, null=True, verbose_name="DSC decision date")),
+                ("decision_note", models.TextField(blank=True)),
+                ("decision_recorded_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "decision_recorded_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "requested_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "request",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="amendments",
+                        to="researchers.reasonedrequest",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['requested_at', 'pk'],
+                "ordering": ["requested_at", "pk"],
             },
         ),
         migrations.CreateModel(
-            name='ReasonedRequestEvent',
+            name="ReasonedRequestEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('recorded', 'Recorded'), ('researcher_linked', "Researcher's account linked"), ('invitation_sent', 'Invitation sent'), ('invitation_accepted', 'Invitation accepted (account created)'), ('amendment_requested', 'Amendment requested'), ('dsc_decision', 'DSC decision recorded'), ('approved', 'Approved (grant issued)'), ('withdrawn', 'Withdrawn by the DSC'), ('reminder_sent', 'Deadline reminder sent'), ('evidence_exported', 'Evidence file exported')], max_length=24)),
-                ('at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('note', models.TextField(blank=True)),
-                ('detail', models.JSONField(blank=True, default=dict)),
-                ('actor', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('request', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='history', to='researchers.reasonedrequest')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("recorded", "Recorded"),
+                            ("researcher_linked", "Researcher's account linked"),
+                            ("invitation_sent", "Invitation sent"),
+                            ("invitation_accepted", "Invitation accepted (account created)"),
+                            ("amendment_requested", "Amendment requested"),
+                            ("dsc_decision", "DSC decision recorded"),
+                            ("approved", "Approved (grant issued)"),
+                            ("withdrawn", "Withdrawn by the DSC"),
+                            ("reminder_sent", "Deadline reminder sent"),
+                            ("evidence_exported", "Evidence file exported"),
+                        ],
+                        max_length=24,
+                    ),
+                ),
+                ("at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("note", models.TextField(blank=True)),
+                ("detail", models.JSONField(blank=True, default=dict)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "request",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="history",
+                        to="researchers.reasonedrequest",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['at', 'pk'],
+                "ordering": ["at", "pk"],
             },
         ),
         migrations.AddConstraint(
-            model_name='reasonedrequest',
-            constraint=models.CheckConstraint(condition=models.Q(('data_until__gte', models.F('data_from'))), name='dsc_data_period'),
+            model_name="reasonedrequest",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("data_until__gte", models.F("data_from"))), name="dsc_data_period"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='reasonedrequest',
-            constraint=models.CheckConstraint(condition=models.Q(('access_until__gte', models.F('access_from'))), name='dsc_access_period'),
+            model_name="reasonedrequest",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("access_until__gte", models.F("access_from"))), name="dsc_access_period"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='reasonedrequest',
-            constraint=models.CheckConstraint(condition=models.Q(('amendment_window_closes_at__gt', models.F('received_at'))), name='dsc_window'),
+            model_name="reasonedrequest",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("amendment_window_closes_at__gt", models.F("received_at"))), name="dsc_window"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='namedresearcher',
-            constraint=models.UniqueConstraint(fields=('request', 'email'), name='dsc_researcher_unique_email'),
+            model_name="namedresearcher",
+            constraint=models.UniqueConstraint(fields=("request", "email"), name="dsc_researcher_unique_email"),
         ),
         migrations.AddConstraint(
-            model_name='namedresearcher',
-            constraint=models.UniqueConstraint(condition=models.Q(('is_principal', True)), fields=('request',), name='dsc_one_principal'),
+            model_name="namedresearcher",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("is_principal", True)), fields=("request",), name="dsc_one_principal"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='deadlinereminder',
-            constraint=models.UniqueConstraint(fields=('request', 'threshold_days'), name='dsc_reminder_once_per_threshold'),
+            model_name="deadlinereminder",
+            constraint=models.UniqueConstraint(
+                fields=("request", "threshold_days"), name="dsc_reminder_once_per_threshold"
+            ),
         ),
         migrations.RunSQL(SQL, REVERSE),
     ]

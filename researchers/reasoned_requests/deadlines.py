@@ -27,7 +27,9 @@ def last_day(received_at: dt.datetime, zone: zoneinfo.ZoneInfo, days: int = AMEN
     return received_at.astimezone(zone).date() + dt.timedelta(days=days)
 
 
-def window_closes_at(received_at: dt.datetime, zone: zoneinfo.ZoneInfo, days: int = AMENDMENT_WINDOW_DAYS) -> dt.datetime:
+def window_closes_at(
+    received_at: dt.datetime, zone: zoneinfo.ZoneInfo, days: int = AMENDMENT_WINDOW_DAYS
+) -> dt.datetime:
     """The instant the window closes: local midnight at the end of its last day, as an aware UTC datetime.
 
     Built from the local calendar date, so a DST change inside the window moves the UTC instant,

@@ -214,9 +214,12 @@ class AmendmentRequest(models.Model):
 
     class Ground(models.TextChoices):
         NO_ACCESS = "no_access", "The provider does not have access to the data (Art. 40(5)(a))"
-        VULNERABILITY = "vulnerability", (
-            "Access would create significant vulnerabilities for the security of the service or the "
-            "protection of confidential information (Art. 40(5)(b))"
+        VULNERABILITY = (
+            "vulnerability",
+            (
+                "Access would create significant vulnerabilities for the security of the service or the "
+                "protection of confidential information (Art. 40(5)(b))"
+            ),
         )
 
     class Decision(models.TextChoices):

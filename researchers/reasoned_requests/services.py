@@ -330,14 +330,14 @@ def invitation_for_token(token: str) -> NamedResearcher:
     """The named researcher a valid, current, unused invitation link belongs to (else 400 ``invalid_request``)."""
     refused = InvalidRequest("This invitation link is invalid, expired or already used.", detail={"token": ["invalid"]})
     try:
-        payload = signing.loads(token, salt=INVITATION_SALT, max_age=dt.timedelta(days=settings.DSC_INVITATION_MAX_AGE_DAYS))
+        payload = signing.loads(
+            token, salt=INVITATION_SALT, max_age=dt.timedelta(days=settings.DSC_INVITATION_MAX_AGE_DAYS)
+        )
     except signing.BadSignature:  # SignatureExpired is one too
         raise refused from None
     if not isinstance(payload, dict) or not isinstance(payload.get("n"), str):
         raise refused
-    named = (
-        NamedResearcher.objects.select_related("request__organisation").filter(pk=payload.get("i")).first()
-    )
+    named = NamedResearcher.objects.select_related("request__organisation").filter(pk=payload.get("i")).first()
     digest = hashlib.sha256(payload["n"].encode()).hexdigest()
     if (
         named is None
@@ -686,9 +686,7 @@ def _remind(pk: int, *, now: dt.datetime) -> int:
     """Send one request's due reminder, if any, and record it in the same transaction (1 if sent)."""
     with transaction.atomic():
         request = (
-            ReasonedRequest.objects.select_for_update(skip_locked=True)
-            .filter(pk=pk, status=Status.RECEIVED)
-            .first()
+            ReasonedRequest.objects.select_for_update(skip_locked=True).filter(pk=pk, status=Status.RECEIVED).first()
         )
         if request is None or not deadlines.is_open(request.amendment_window_closes_at, now):
             return 0
@@ -722,4 +720,3 @@ def _remind(pk: int, *, now: dt.datetime) -> int:
 
 def days_left(request: ReasonedRequest, *, now: dt.datetime | None = None) -> int:
     return deadlines.days_left(request.amendment_window_closes_at, request.zone, now or timezone.now())
-

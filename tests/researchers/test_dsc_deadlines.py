@@ -92,7 +92,7 @@ def test_days_left_count_the_dscs_calendar_days_down_to_zero_on_the_last_day_and
 
 def test_a_naive_receipt_time_is_refused_rather_than_guessed():
     with pytest.raises(ValueError, match="timezone-aware"):
-        deadlines.last_day(dt.datetime(2026, 3, 2, 10, 0), BRUSSELS)  # noqa: DTZ001
+        deadlines.last_day(dt.datetime(2026, 3, 2, 10, 0), BRUSSELS)
 
 
 def test_every_member_state_has_a_zone_and_ireland_counts_in_dublin_time():
