@@ -359,7 +359,9 @@ def catalogue_jsonld(document: dict) -> dict:
                         "dct:publisher": {"@id": publisher["@id"]},
                         "dct:accessRights": {"@id": ACCESS_RIGHTS[dataset["sensitivity"]]},
                         "dct:conformsTo": {
-                            "@id": f"{catalogue_id}#codebook-{dataset['slug']}-{release['codebook_version']}"
+                            "@id": f"{catalogue_id}#codebook-{dataset['slug']}-{release['codebook_version']}",
+                            "@type": "dct:Standard",
+                            "dct:title": _lang(f"Codebook {release['codebook_version']} of {dataset['title']}"),
                         },
                         "dct:provenance": {
                             "@type": "dct:ProvenanceStatement",
@@ -367,7 +369,7 @@ def catalogue_jsonld(document: dict) -> dict:
                         },
                         "dcat:distribution": [
                             {
-                                "@id": f"{release_id}#api",
+                                "@id": f"{catalogue_id}#distribution-{dataset['slug']}-{release['version']}",
                                 "@type": "dcat:Distribution",
                                 "dct:title": _lang(f"Release {release['version']} through the API"),
                                 "dcat:accessURL": {"@id": release["url"]},
@@ -409,7 +411,10 @@ def catalogue_jsonld(document: dict) -> dict:
                     },
                     "dcat:hasCurrentVersion": {"@id": f"{dataset_id}-{dataset['latest_release']}"},
                     "dcat:hasVersion": [{"@id": v["@id"]} for v in versions],
-                    "dcat:distribution": versions[0]["dcat:distribution"] if versions else None,
+                    # The current version's, by reference (described once, under that version).
+                    "dcat:distribution": [{"@id": d["@id"]} for d in versions[0]["dcat:distribution"]]
+                    if versions
+                    else None,
                     "dct:conformsTo": _schema(
                         base, dataset, dataset["latest_release"], dataset["codebook_version"], dataset["fields"]
                     ),

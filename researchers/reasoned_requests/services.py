@@ -703,11 +703,12 @@ def _remind(pk: int, *, now: dt.datetime) -> int:
         _event(request, Kind.REMINDER_SENT, actor=None, note=f"{left} days left", thresholds=due, days_left=left)
         if addresses:
             closes = request.amendment_window_closes_at.astimezone(request.zone)
+            days = f"{left} day{'' if left == 1 else 's'}"
             send_mail(
-                f"[Research data access] {left} days left to ask for an amendment of {request.reference}",
+                f"[Research data access] {days} left to ask for an amendment of {request.reference}",
                 f"Reasoned request {request.reference} of {request.dsc_authority} ({request.dsc_member_state}), "
                 f'"{request.title}":\nthe window to ask the DSC to amend it closes at '
-                f"{closes:%Y-%m-%d %H:%M %Z} ({left} days left after today; DSA Art. 40(5)).\n\n"
+                f"{closes:%Y-%m-%d %H:%M %Z} ({days} left after today; DSA Art. 40(5)).\n\n"
                 "Ask for an amendment only if the platform does not have access to the data, or access would "
                 "create significant vulnerabilities for the security of the service or for confidential "
                 "information, and propose alternatives (Art. 40(6)). Otherwise approve it.\n\n"
