@@ -64,3 +64,36 @@ def invitation_links(address: str) -> list[str]:
 
 def invitation_token(address: str) -> str:
     return invitation_links(address)[-1].rstrip("/").rsplit("/", 1)[-1]
+
+
+def dsc_research_client(*, datasets=("moderation-decisions",), quotas: dict | None = None, **request_overrides):
+    """A reasoned request naming an existing researcher (linked, no invitation), approved with its own
+    terms, the secret collected and a token obtained: the DSC route's ResearchClient."""
+    import base64
+
+    from django.test import Client
+
+    from researchers import services as vetting
+    from researchers.models import AccessGrant
+    from tests.api_fixtures import ResearchClient
+    from tests.researchers.factories import ResearcherFactory, StaffFactory
+
+    principal = ResearcherFactory()
+    request = record(
+        researchers=[{"name": "Maria Schmidt", "email": principal.user.email, "is_principal": True}],
+        datasets=list(Dataset.objects.filter(slug__in=datasets)),
+        **request_overrides,
+    )
+    grant = dsc.approve_reasoned_request(request, reviewer=StaffFactory())
+    if quotas:
+        AccessGrant.objects.filter(pk=grant.pk).update(**quotas)
+        grant.refresh_from_db()
+    secret = vetting.rotate_client_secret(grant, actor=principal.user, reason="collected in the portal")
+    client_id = grant.oauth_client.client_id
+    http = Client()
+    basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+    response = http.post("/oauth/token/", {"grant_type": "client_credentials"}, HTTP_AUTHORIZATION=f"Basic {basic}")
+    assert response.status_code == 200, response.content
+    return ResearchClient(
+        grant=grant, client_id=client_id, secret=secret, token=response.json()["access_token"], http=http
+    )
