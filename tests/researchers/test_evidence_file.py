@@ -7,9 +7,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
+import itertools
 import json
 import re
 import zipfile
+from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -124,7 +126,7 @@ def test_the_evidence_of_a_grant_with_real_activity_verifies(release, export_wor
         assert hashlib.sha256((row["prev_hash"] + text).encode()).hexdigest() == row["hash"]
     chain = [json.loads(line) for line in files["audit-chain.jsonl"].decode().splitlines()]
     assert chain[0]["id"] == events["first_id"] and chain[-1]["id"] == events["last_id"]
-    for before, after in zip(chain, chain[1:], strict=False):
+    for before, after in itertools.pairwise(chain):
         assert after["prev_hash"] == before["hash"]
     assert {c["id"] for c in chain if c["own"]} == {r["id"] for r in rows}
     assert any(not c["own"] for c in chain), "the other grant's events are in the range, as hashes only"
@@ -192,10 +194,7 @@ def test_a_tampered_event_or_export_file_fails_the_evidence_and_the_command(rele
         call_command("evidence_file", str(grant.pk), output=str(tmp_path / "tampered.zip"))
     assert (tmp_path / "tampered.zip").exists()  # written all the same, for the investigation
 
-    name = export_storage().path(f"files/{world['export']['id']}")
-    import pathlib
-
-    (file,) = pathlib.Path(name).iterdir()
+    (file,) = Path(export_storage().path(f"files/{world['export']['id']}")).iterdir()
     file.write_bytes(file.read_bytes() + b"extra row\r\n")
     (export,) = evidence.build_evidence_file(grant=grant).manifest["exports"]
     assert export["file"]["matches"] is False
