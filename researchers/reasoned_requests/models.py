@@ -17,10 +17,12 @@ this one so Django sees these models): foreign keys are by name, shared choices 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import zoneinfo
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
+from django.core.files.storage import FileSystemStorage
 from django.db import models
 from django.utils import timezone
 
@@ -74,11 +76,21 @@ def _systemic_risk_choices():
     return SystemicRisk.choices
 
 
-def request_document_storage():
-    """Request documents: a private local directory (never the public media root)."""
-    from django.core.files.storage import FileSystemStorage
+class _DocumentStorage(FileSystemStorage):
+    """Files under ``DSC_DOCUMENT_DIR``, read when used (not when models load), never the public media root."""
 
-    return FileSystemStorage(location=settings.DSC_DOCUMENT_DIR, file_permissions_mode=0o600)
+    @property
+    def base_location(self) -> str:
+        return str(settings.DSC_DOCUMENT_DIR)
+
+    @property
+    def location(self) -> str:
+        return os.path.abspath(self.base_location)
+
+
+def request_document_storage() -> FileSystemStorage:
+    """Request documents: a private local directory, files readable by the owner only."""
+    return _DocumentStorage(file_permissions_mode=0o600)
 
 
 class ReasonedRequestQuerySet(models.QuerySet):
