@@ -58,7 +58,5 @@ def accept_invitation(request: HttpRequest, token: str) -> HttpResponse:
                 "the project's credentials appear under Access and credentials.",
             )
             return redirect("portal:home")
-    response = render(request, "portal/invitation.html", {"form": form, "named": named, "request_": named.request})
-    # The token is in the URL: never send it on to another site.
-    response["Referrer-Policy"] = "no-referrer"
-    return response
+    # The token is in the URL: the site-wide Referrer-Policy (same-origin) never sends it to another site.
+    return render(request, "portal/invitation.html", {"form": form, "named": named, "request_": named.request})
