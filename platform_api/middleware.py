@@ -22,6 +22,11 @@ def set_log_client(request: HttpRequest, client: str) -> None:
     getattr(request, "_request", request).log_client = client
 
 
+def set_log_path(request: HttpRequest, path: str) -> None:
+    """Log ``path`` instead of the request's (for URLs that carry a one-time token, e.g. invitation links)."""
+    getattr(request, "_request", request).log_path = path
+
+
 class RequestIdMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
         self.get_response = get_response
@@ -47,7 +52,7 @@ class RequestIdMiddleware:
                 "client": getattr(request, "log_client", None) or _user(request),
                 "method": request.method,
                 # The path only: query strings may carry tokens or personal filters.
-                "path": request.path,
+                "path": getattr(request, "log_path", None) or request.path,
                 "status": response.status_code,
                 "duration_ms": round((time.perf_counter() - started) * 1000, 2),
             },

@@ -10,6 +10,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from platform_api.errors import PlatformError
+from platform_api.middleware import set_log_path
 from researchers.reasoned_requests import services
 from researchers.reasoned_requests.forms import InvitationForm
 
@@ -28,6 +29,8 @@ def _initial(named) -> dict:
 @never_cache
 @require_http_methods(["GET", "POST"])
 def accept_invitation(request: HttpRequest, token: str) -> HttpResponse:
+    # The link's token never reaches the access log.
+    set_log_path(request, "/portal/invitations/<token>/")
     try:
         named = services.invitation_for_token(token)
     except PlatformError:

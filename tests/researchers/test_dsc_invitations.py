@@ -76,3 +76,14 @@ def test_a_logged_in_user_is_told_to_log_out_first(client, invited):
     response = client.get(link, follow=True)
     assert "Log out first" in response.content.decode()
     assert not NamedResearcher.objects.filter(researcher__isnull=False).exists()
+
+
+def test_the_link_never_reaches_the_access_log(client, invited, caplog):
+    _, link = invited
+    token = link.rstrip("/").rsplit("/", 1)[-1]
+    with caplog.at_level("INFO", logger="platform_api.request"):
+        client.get(link)
+        client.post(link, form())
+    paths = [record.path for record in caplog.records if record.name == "platform_api.request"]
+    assert paths == ["/portal/invitations/<token>/"] * 2
+    assert not any(token in record.getMessage() or token in str(record.__dict__) for record in caplog.records)
