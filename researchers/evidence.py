@@ -379,8 +379,11 @@ def build_evidence_file(
     """Assemble the evidence zip for a request and/or its grant; records the export in the request's history."""
     if reasoned_request is None and grant is None:
         raise ValueError("give a reasoned request or a grant")
-    if grant is None and reasoned_request is not None:
-        grant = reasoned_request.grant
+    if reasoned_request is not None:  # as stored now, whatever the caller's copy says
+        reasoned_request = ReasonedRequest.objects.select_related("organisation", "recorded_by").get(
+            pk=reasoned_request.pk
+        )
+        grant = grant or reasoned_request.grant
     application = grant.application if grant is not None else None
     now = timezone.now()
     manifest: dict[str, Any] = {
