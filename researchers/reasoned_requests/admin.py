@@ -111,6 +111,17 @@ class RecordRequestForm(forms.Form):
     confidentiality_requirements = forms.CharField(required=False, widget=_text())
     request_document = forms.FileField(required=False, help_text="The request as received (PDF).")
 
+    sections = [
+        ("The request", ["reference", "dsc_member_state", "dsc_authority", "received_at", "request_document"]),
+        ("Research", ["title", "research_purpose", "systemic_risk_areas"]),
+        ("Researchers", ["organisation_name", "organisation_country", "organisation_type", "researchers"]),
+        (
+            "Data and access requested",
+            ["datasets", "fields_requested", "data_from", "data_until", "modality", "access_from", "access_until"],
+        ),
+        ("Requirements", ["security_requirements", "confidentiality_requirements"]),
+    ]
+
     def clean_researchers(self) -> list[dict]:
         return parse_researchers(self.cleaned_data["researchers"])
 
@@ -323,7 +334,7 @@ class ReasonedRequestAdmin(admin.ModelAdmin):
     actions = [download_evidence_file]
     fieldsets = [
         (None, {"fields": ("reference", "status", "dsc_member_state", "dsc_authority", "grant_link")}),
-        ("Deadlines", {"fields": ("received_at", "time_zone", "window_closes", "days_left")}),
+        ("Deadlines", {"fields": ("received_local", "time_zone", "window_closes", "days_left")}),
         ("Research", {"fields": ("title", "research_purpose", "systemic_risk_areas", "organisation")}),
         (
             "Data and access requested",
@@ -362,6 +373,10 @@ class ReasonedRequestAdmin(admin.ModelAdmin):
     @admin.display(description="Window closes (DSC's time)", ordering="amendment_window_closes_at")
     def window_closes(self, obj: ReasonedRequest) -> str:
         return f"{obj.amendment_window_closes_at.astimezone(obj.zone):%Y-%m-%d %H:%M %Z}"
+
+    @admin.display(description="Received (DSC's time)", ordering="received_at")
+    def received_local(self, obj: ReasonedRequest) -> str:
+        return f"{obj.received_at.astimezone(obj.zone):%Y-%m-%d %H:%M %Z}"
 
     @admin.display(description="Days left")
     def days_left(self, obj: ReasonedRequest) -> str:
@@ -465,6 +480,10 @@ class ReasonedRequestAdmin(admin.ModelAdmin):
             "form": form,
             "submit_label": submit,
             "intro": intro,
+            "sections": [
+                (title, [form[name] for name in names])
+                for title, names in getattr(form, "sections", [(None, list(form.fields))])
+            ],
         }
         return TemplateResponse(request, "admin/researchers/reasonedrequest/form.html", context)
 
