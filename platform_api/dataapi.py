@@ -19,12 +19,26 @@ class AuditedAPIView(APIView):
     """Every request (including refused ones: 401/403/429) writes exactly one access event.
 
     Views fill ``self.audit`` with what they know (dataset, release, query, rows returned).
-    Throttling is the project's default (``REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"]``).
+    Throttling is the project's default (``REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"]``) and runs
+    before the permission checks: every authenticated request counts against its grant's limits,
+    refused or not, exactly as the audit log records it, so a day's count can be rebuilt from the
+    log after a Redis restart (docs/quotas.md).
     """
+
+    # Grant throttles count only audited views (their counters are rebuilt from the audit log).
+    audited = True
 
     def initial(self, request: Request, *args, **kwargs) -> None:
         self.audit: dict = {"dataset": kwargs.get("slug", ""), "release": "", "query": {}, "rows_returned": 0}
-        super().initial(request, *args, **kwargs)
+        self.format_kwarg = self.get_format_suffix(**kwargs)
+        neg = self.perform_content_negotiation(request)
+        request.accepted_renderer, request.accepted_media_type = neg
+        version, scheme = self.determine_version(request, *args, **kwargs)
+        request.version, request.versioning_scheme = version, scheme
+        # APIView.initial checks permissions before throttles; here the throttle comes first.
+        self.perform_authentication(request)
+        self.check_throttles(request)
+        self.check_permissions(request)
 
     def finalize_response(self, request: Request, response: Response, *args, **kwargs) -> Response:
         response = super().finalize_response(request, response, *args, **kwargs)

@@ -64,6 +64,17 @@ def env_int(
     return number
 
 
+def env_url(name: str, default: str, *, environ: dict[str, str] | None = None) -> str:
+    """An absolute http(s) URL without a trailing slash (e.g. the site's public address)."""
+    value = _raw(name, environ) or default
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ImproperlyConfigured(
+            f"{name} must be an absolute http(s) URL like https://research.example.org, got {value!r}."
+        )
+    return value.rstrip("/")
+
+
 def env_list(name: str, default: list[str], *, environ: dict[str, str] | None = None) -> list[str]:
     value = _raw(name, environ)
     if value is None:

@@ -16,6 +16,7 @@ from platform_api.env import (
     env_required,
     env_secret,
     env_str,
+    env_url,
     parse_database_url,
     parse_email_url,
     parse_redis_url,
@@ -69,6 +70,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "oauth2_provider",
     "platform_api",
     "researchers",
@@ -77,6 +79,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "platform_api.middleware.RequestIdMiddleware",
+    # /api/ and /oauth/ paths work with or without a trailing slash (docs/api.md); before CommonMiddleware.
+    "platform_api.slashes.TrailingSlashMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -176,8 +180,18 @@ for _key, _value in _email.items():
     globals()[_key] = _value
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "research-access@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Where researchers ask for larger quotas or export allowances (named in every refusal).
+ACCESS_REQUESTS_EMAIL = env_str("ACCESS_REQUESTS_EMAIL", DEFAULT_FROM_EMAIL)
+
+# --------------------------------------------------------------------------- public identity
+# The address researchers reach the platform at: absolute links in e-mails and citations.
+# `check --deploy` warns while it is left at the development default.
+PUBLIC_BASE_URL_DEFAULT = "http://127.0.0.1:8000"
+PUBLIC_BASE_URL = env_url("PUBLIC_BASE_URL", PUBLIC_BASE_URL_DEFAULT)
+# Who provides the data, as a citation names it (author/publisher of every release).
+PROVIDER_NAME = env_str("PROVIDER_NAME", "Moderation research platform")
 # The public data catalogue (docs/catalogue.md): who publishes the data, and whom to ask about it.
-CATALOGUE_PUBLISHER = env_str("CATALOGUE_PUBLISHER", "The platform's trust-and-safety team")
+CATALOGUE_PUBLISHER = env_str("CATALOGUE_PUBLISHER", PROVIDER_NAME)
 CATALOGUE_CONTACT_EMAIL = env_str("CATALOGUE_CONTACT_EMAIL", DEFAULT_FROM_EMAIL)
 
 # --------------------------------------------------------------------------- API
@@ -203,12 +217,26 @@ PUBLIC_RATE_LIMIT_PER_DAY = env_int("PUBLIC_RATE_LIMIT_PER_DAY", 5000, min_value
 SPECTACULAR_SETTINGS = {
     "TITLE": "Researcher data-access API",
     "DESCRIPTION": (
-        "Vetted-researcher access to anonymized content-moderation data (DSA Art. 40). "
-        "Authenticate with OAuth2 client credentials at /oauth/token/."
+        "Vetted-researcher access to anonymized content-moderation data (DSA Art. 40).\n\n"
+        "1. Exchange your client id and secret for a bearer token: `POST /oauth/token` with "
+        "`grant_type=client_credentials` (HTTP Basic). Tokens last an hour.\n"
+        "2. `GET /api/v1/me` shows your grant, datasets and quotas; `GET /api/v1/datasets/{slug}` the codebook "
+        "(every field, its type and allowed values).\n"
+        "3. Page through a release with `POST .../records`, following `next_cursor`; pin the release version "
+        "the first page reports. For a whole release, request an export.\n\n"
+        "On 429 wait `Retry-After` seconds and repeat the request. Every error has the same shape: "
+        '`{"error": {"code", "message", "detail", "request_id"}}`. Guides, codebooks and the '
+        "DSA/TikTok crosswalk: /portal/docs/."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI and ReDoc are served by the platform itself, pinned (no CDN: docs work offline).
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Docstrings are notes for developers; every operation states its researcher-facing description.
+    "DISABLE_DOCSTRING_DESCRIPTIONS": True,
     # Several components have a `status`; name the enums so none gets a hash-suffixed name.
     "ENUM_NAME_OVERRIDES": {"HealthStatusEnum": ["ok", "unavailable"]},
 }

@@ -6,6 +6,7 @@ from django.conf import settings
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
+from platform_api.errors import RateLimited
 from platform_api.ratelimit import Admission, Window, admit
 
 
@@ -20,8 +21,24 @@ def _charged(request: Request, windows: list[Window]) -> None:
     getattr(request, "_request", request).ratelimit_charged = windows
 
 
+def refusal(admission: Admission) -> RateLimited:
+    """The 429 of a refused request: which window refused, its limit, what remains, when it resets."""
+    detail = admission.detail()
+    wait = admission.retry_after
+    return RateLimited(
+        f"Too many requests: the {detail['window']} limit of {detail['limit']} is reached. "
+        f"Retry after {wait} s (at {detail['reset_at']}).",
+        detail=detail,
+        headers={"Retry-After": str(wait)},
+    )
+
+
 class LimiterThrottle(BaseThrottle):
-    """A throttle over the exact limiter: subclasses name the windows a request counts in."""
+    """A throttle over the exact limiter: subclasses name the windows a request counts in.
+
+    A refused request raises 429 ``rate_limited`` itself (rather than DRF's ``Throttled``), so
+    its detail can say which window refused and when it admits again.
+    """
 
     admission: Admission
 
@@ -34,9 +51,10 @@ class LimiterThrottle(BaseThrottle):
             return True
         self.admission = admit(windows)
         attach_headers(request, self.admission.headers())
-        if self.admission.admitted:
-            _charged(request, windows)
-        return self.admission.admitted
+        if not self.admission.admitted:
+            raise refusal(self.admission)
+        _charged(request, windows)
+        return True
 
     def wait(self) -> float:
         return float(self.admission.retry_after)

@@ -55,9 +55,9 @@ def api_root(request: Request) -> Response:
         {
             "version": "v1",
             "endpoints": sorted(set(_routes(api.url_patterns, "api/v1/"))),
-            "schema": "/api/schema/",
-            "docs": "/api/docs/",
-            "token_url": "/oauth/token/",
+            "schema": "/api/schema",
+            "docs": "/api/docs",
+            "token_url": "/oauth/token",
         }
     )
 

@@ -335,6 +335,7 @@ class AccessGrantForm(forms.ModelForm):
             "requests_per_day",
             "records_per_day",
             "concurrent_exports",
+            "export_rows_per_month",
             "data_from",
             "data_until",
             "data_fields",
@@ -378,7 +379,20 @@ class AccessGrantAdmin(ReviewActionsMixin, admin.ModelAdmin):
         ),
         ("Terms", {"fields": ("datasets", "modality", "valid_from", "valid_until")}),
         ("Data limits", {"fields": ("data_from", "data_until", "data_fields")}),
-        ("Quotas", {"fields": ("requests_per_minute", "requests_per_day", "records_per_day", "concurrent_exports")}),
+        (
+            "Quotas",
+            {
+                "fields": (
+                    "requests_per_minute",
+                    "requests_per_day",
+                    "records_per_day",
+                    "concurrent_exports",
+                    "export_rows_per_month",
+                ),
+                "description": "Pages count against records per day; exports only against the export allowance "
+                "(rows per calendar month, UTC). See docs/quotas.md.",
+            },
+        ),
     ]
     object_actions = {
         "suspend": ("Suspend", ReasonForm),

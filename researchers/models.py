@@ -227,6 +227,14 @@ class AccessGrant(models.Model):
     requests_per_day = models.PositiveIntegerField(default=1000, validators=[MinValueValidator(1)])
     records_per_day = models.PositiveIntegerField(default=100_000, validators=[MinValueValidator(0)])
     concurrent_exports = models.PositiveSmallIntegerField(default=2, validators=[MinValueValidator(0)])
+    # Exports have an allowance of their own (docs/quotas.md): the daily record quota never caps them.
+    export_rows_per_month = models.PositiveBigIntegerField(
+        "export rows per month",
+        default=10_000_000,
+        validators=[MinValueValidator(0)],
+        help_text="Rows this grant may export per calendar month (UTC); failed and cancelled exports do not count. "
+        "The default lets a project export a 1M-row release ten times a month.",
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE, db_index=True)
     oauth_client = models.OneToOneField(
         settings.OAUTH2_PROVIDER_APPLICATION_MODEL, on_delete=models.PROTECT, related_name="access_grant"
@@ -299,6 +307,7 @@ class AccessGrant(models.Model):
             "requests_per_day": self.requests_per_day,
             "records_per_day": self.records_per_day,
             "concurrent_exports": self.concurrent_exports,
+            "export_rows_per_month": self.export_rows_per_month,
         }
 
 

@@ -207,9 +207,9 @@ def _oauth_error_name(response: HttpResponse) -> str:
 
 @method_decorator([csrf_exempt, never_cache], name="dispatch")
 class GrantTokenView(_LimitedOAuthView, TokenView):
-    """POST /oauth/token/: client credentials in, a bearer token out."""
+    """POST /oauth/token: client credentials in, a bearer token out."""
 
 
 @method_decorator([csrf_exempt, never_cache], name="dispatch")
 class GrantRevokeTokenView(_LimitedOAuthView, RevokeTokenView):
-    """POST /oauth/revoke_token/: the client revokes one of its own tokens."""
+    """POST /oauth/revoke_token: the client revokes one of its own tokens."""

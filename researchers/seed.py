@@ -16,8 +16,9 @@ DEMO_ORGANISATION = "Demo University"
 
 
 @transaction.atomic
-def seed_demo_access(*, rows: int, seed: int, stdout=None) -> dict:
-    """Idempotent: reuses the demo researcher, application and grant; a fresh client secret each run."""
+def seed_demo_access(*, rows: int, seed: int, stdout=None, previous: dict | None = None) -> dict:
+    """Idempotent: reuses the demo researcher, application, grant and, when ``previous`` (the last run's
+    output) has one, its client secret, so a saved notebook keeps working across ``make demo`` runs."""
     organisation = services.get_or_create_organisation(name=DEMO_ORGANISATION, country="NL", type="university")
     grant, secret = services.grant_access(
         email=DEMO_EMAIL,
@@ -27,6 +28,7 @@ def seed_demo_access(*, rows: int, seed: int, stdout=None) -> dict:
         organisation_name=organisation.name,
         country="NL",
         reason="Demo data (seed_demo)",
+        keep_secret=(previous or {}).get("client_secret") or None,
     )
     user = grant.application.principal_researcher.user
     if not user.first_name:

@@ -9,7 +9,7 @@ from django.db.models.functions import TruncDate
 
 from platform_api.models import AccessEvent
 from researchers.models import AccessGrant, ApplicationTransition, ResearchApplication
-from researchers.quotas import usage_today
+from researchers.quotas import export_allowance, usage_today
 
 
 def applications_of(user) -> QuerySet[ResearchApplication]:
@@ -77,6 +77,7 @@ def usage_of(grant: AccessGrant, *, days: int = 30) -> dict:
             "resets_at": today["resets_at"],
         },
         "quotas": grant.quotas,
+        "export_allowance": export_allowance(grant),
         "days": [
             {"day": d["day"], "requests": d["requests"], "records": d["records"] or 0, "refused": d["refused"]}
             for d in per_day

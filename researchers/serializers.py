@@ -8,6 +8,17 @@ class MeQuotasSerializer(serializers.Serializer):
     requests_per_day = serializers.IntegerField()
     records_per_day = serializers.IntegerField()
     concurrent_exports = serializers.IntegerField()
+    export_rows_per_month = serializers.IntegerField(
+        help_text="The export allowance: rows this grant may export per calendar month (UTC). Exports never spend "
+        "records_per_day."
+    )
+
+
+class ExportAllowanceSerializer(serializers.Serializer):
+    export_rows_per_month = serializers.IntegerField()
+    used = serializers.IntegerField(help_text="Rows of this month's exports (failed and cancelled ones excluded).")
+    remaining = serializers.IntegerField()
+    resets_at = serializers.CharField(help_text="First day of next month, 00:00 UTC.")
 
 
 class MeUsageTodaySerializer(serializers.Serializer):
@@ -52,6 +63,7 @@ class MeSerializer(serializers.Serializer):
     scopes = serializers.ListField(child=serializers.CharField(), help_text="The scopes of this token.")
     quotas = MeQuotasSerializer()
     usage_today = MeUsageTodaySerializer()
+    export_allowance = ExportAllowanceSerializer()
     dsc_reference = serializers.CharField(
         allow_null=True,
         help_text="The reference of the DSC reasoned request this grant was issued on (DSA Art. 40(4)).",
@@ -79,4 +91,5 @@ class UsageDaySerializer(serializers.Serializer):
 class UsageSerializer(serializers.Serializer):
     today = UsageTodaySerializer()
     quotas = MeQuotasSerializer()
+    export_allowance = ExportAllowanceSerializer()
     days = UsageDaySerializer(many=True)

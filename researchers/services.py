@@ -12,6 +12,7 @@ import logging
 from collections.abc import Iterable
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import check_password
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.mail import send_mail
 from django.db import transaction
@@ -61,7 +62,13 @@ APPLICATION_FIELDS = (
     "start_date",
     "end_date",
 )
-QUOTA_FIELDS = ("requests_per_minute", "requests_per_day", "records_per_day", "concurrent_exports")
+QUOTA_FIELDS = (
+    "requests_per_minute",
+    "requests_per_day",
+    "records_per_day",
+    "concurrent_exports",
+    "export_rows_per_month",
+)
 DATA_LIMIT_FIELDS = ("data_from", "data_until", "data_fields")
 
 
@@ -539,15 +546,18 @@ def update_grant(
 
 
 @transaction.atomic
-def rotate_client_secret(grant: AccessGrant, *, actor: Actor, reason: str = "") -> str:
+def rotate_client_secret(grant: AccessGrant, *, actor: Actor, reason: str = "", secret: str | None = None) -> str:
     """Give the grant's client a fresh secret and return it (the only time it exists in plaintext). Atomic.
 
-    The previous secret stops working at once, and tokens issued with it are revoked.
+    The previous secret stops working at once, and tokens issued with it are revoked. ``secret``
+    sets a given one instead of a generated one (the demo keeps its client's secret across runs).
     """
     grant = _locked_grant(grant)
     if grant.status == GrantStatus.REVOKED:
         raise InvalidTransition(grant.status, "given a new secret", what="grant")
-    secret = generate_client_secret()
+    if secret is not None and len(secret) < 32:
+        raise InvalidRequest("A client secret has at least 32 characters.", detail={"secret": ["too short"]})
+    secret = secret or generate_client_secret()
     oauth_client = grant.oauth_client
     oauth_client.client_secret = secret  # hashed by ClientSecretField on save
     oauth_client.save(update_fields=["client_secret", "updated"])
@@ -616,12 +626,14 @@ def grant_access(
     country: str = "",
     actor: Actor = None,
     reason: str = "Onboarded with grant_access",
+    keep_secret: str | None = None,
 ) -> tuple[AccessGrant, str]:
     """Onboard a researcher in one step (e.g. after a DSA reasoned request); returns the grant and a fresh secret.
 
     Creates or reuses the researcher and organisation, an approved application for the project
     (with its history entry) and an active grant; re-running for the same project updates that
-    grant's terms instead of creating another. Atomic.
+    grant's terms instead of creating another. Atomic. With ``keep_secret`` (the demo's saved
+    secret), a client that already has that secret keeps it and its tokens; otherwise it gets it.
     """
     valid_until = valid_until or today() + dt.timedelta(days=365)
     quotas = quotas or {}
@@ -702,6 +714,8 @@ def grant_access(
             quotas=quotas,
             reason=reason,
         )
-    secret = rotate_client_secret(grant, actor=actor, reason=reason)
+    if keep_secret and grant.secret_issued_at and check_password(keep_secret, grant.oauth_client.client_secret):
+        return grant, keep_secret
+    secret = rotate_client_secret(grant, actor=actor, reason=reason, secret=keep_secret or None)
     grant.refresh_from_db()
     return grant, secret

@@ -14,7 +14,7 @@ from platform_api.errors import PlatformError
 from researchers import selectors, services
 from researchers.forms import AnswerForm, ApplicationForm, RegistrationForm, WithdrawForm
 from researchers.models import AccessGrant, Researcher
-from researchers.quotas import usage_today
+from researchers.quotas import export_allowance, usage_today
 
 SECRET_SESSION_KEY = "portal-secret-{pk}"  # noqa: S105 - a session key name, not a secret
 
@@ -214,7 +214,7 @@ def _own_grant(request: HttpRequest, pk: int) -> AccessGrant:
 
 @login_required
 def grants(request: HttpRequest) -> HttpResponse:
-    rows = [(grant, usage_today(grant)) for grant in selectors.grants_of(request.user)]
+    rows = [(grant, usage_today(grant), export_allowance(grant)) for grant in selectors.grants_of(request.user)]
     return render(request, "portal/grants.html", {"rows": rows})
 
 

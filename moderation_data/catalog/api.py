@@ -40,6 +40,10 @@ class DatasetListView(AuditedAPIView):
     @extend_schema(
         operation_id="datasets_list",
         summary="Datasets this client may use",
+        description=(
+            "The datasets your grant covers, each with its published releases (newest first) and `latest_release`. "
+            "Use a dataset's `slug` in the other paths."
+        ),
         responses={200: DatasetListSerializer, **error_responses(401, 403, 429)},
     )
     def get(self, request: Request) -> Response:
@@ -53,7 +57,12 @@ class DatasetDetailView(AuditedAPIView):
     @extend_schema(
         operation_id="datasets_retrieve",
         summary="A dataset, its codebook and releases",
-        description="The codebook is the latest published release's (each release keeps its own).",
+        description=(
+            "A dataset and its codebook: every field's name, type, description, allowed values (with labels), "
+            "whether it can be filtered and with which operations. The codebook is the newest published "
+            "release's (each release keeps its own, at `.../releases/{version}`). The same codebook, for "
+            "reading: /portal/docs/codebook/{slug}."
+        ),
         parameters=[SLUG],
         responses={200: DatasetDetailSerializer, **error_responses(401, 403, 429)},
     )

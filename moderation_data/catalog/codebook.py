@@ -5,9 +5,19 @@ versioned with the data; :func:`codebook_for` produces the current one for a new
 types: ``pseudonym``, ``date``, ``month``, ``enum``, ``list`` (of enum values), ``boolean``,
 ``bucket`` (ordered labels), ``string``, ``integer``. Each field says which SQL ``column`` holds
 it in the release's rows table and which query ``operations`` apply.
+
+Every filterable field has a closed domain (``values`` with ``closed: true``): DSA keys, ISO 3166-1
+country codes with the region codes of generalized rows, ISO 639-1 language codes, bucket labels.
+The query language refuses a value outside it (docs/query.md), and the portal's codebook page lists
+it (docs/data.md). :func:`query_values` is the domain a query checks, for releases built before
+every domain was closed too.
 """
 
 from __future__ import annotations
+
+from functools import cache
+
+import pycountry
 
 from moderation_data.catalog import enums
 from moderation_data.query.language import OPERATIONS_BY_TYPE
@@ -38,10 +48,27 @@ def _values(choices) -> list[dict]:
     return [{"value": value, "label": str(label)} for value, label in choices.choices]
 
 
+# Codes in use beyond ISO 3166-1's assigned ones (the EU uses XK for Kosovo).
+EXTRA_COUNTRY_NAMES = {"XK": "Kosovo"}
+
+
+@cache
+def country_names() -> dict[str, str]:
+    """ISO 3166-1 alpha-2 code → English short name, for every assigned code (and XK)."""
+    names = {c.alpha_2: getattr(c, "common_name", None) or c.name for c in pycountry.countries}
+    return dict(sorted({**names, **EXTRA_COUNTRY_NAMES}.items()))
+
+
 def _country_values() -> list[dict]:
-    return [{"value": code, "label": code} for code in enums.EUROPEAN_COUNTRY_CODES] + [
+    """Every ISO country code, then the codes that replace a country in generalized rows."""
+    return [{"value": code, "label": name} for code, name in country_names().items()] + [
         {"value": code, "label": label} for code, label in enums.REGION_LABELS.items()
     ]
+
+
+def country_regions() -> dict[str, list[str]]:
+    """Which countries each region code stands for (rows generalized for k-anonymity carry the region)."""
+    return {region: sorted(codes) for region, codes in enums.REGIONS.items()}
 
 
 def _language_values() -> list[dict]:
@@ -51,7 +78,7 @@ def _language_values() -> list[dict]:
 
 
 def _field(name: str, type_: str, description: str, *, filterable: bool = True, values=None, buckets=None,
-           nullable: bool = True, open_values: bool = False) -> dict:  # fmt: skip
+           nullable: bool = True, open_values: bool = False, **extra) -> dict:  # fmt: skip
     entry = {
         "name": name,
         "type": type_,
@@ -64,12 +91,13 @@ def _field(name: str, type_: str, description: str, *, filterable: bool = True, 
     }
     if values is not None:
         entry["values"] = values
-        # Country codes outside the EEA are valid too: the list is the common ones, not a closed set.
+        # A closed list is the field's whole domain: a query with another value is refused.
         entry["closed"] = not open_values
     if buckets is not None:
         entry["buckets"] = buckets
         entry["values"] = [{"value": b["value"], "label": b["label"]} for b in buckets]
         entry["closed"] = True
+    entry.update(extra)
     return entry
 
 
@@ -110,8 +138,9 @@ def moderation_decisions_codebook() -> list[dict]:
                values=_values(enums.AutomatedDecision)),
         _field("territorial_scope", "list", "Countries where the decision applies (any element matches).",
                values=[{"value": c, "label": c} for c in enums.EUROPEAN_COUNTRY_CODES]),
-        _field("country", "string", "Country of the uploader (ISO 3166-1 alpha-2; quasi-identifier). Where "
-               "k-anonymity required it, a region code or OTHER.", values=_country_values(), open_values=True),
+        _field("country", "string", "Country of the uploader (ISO 3166-1 alpha-2, upper case; quasi-identifier). "
+               "Where k-anonymity required it, a region code (see regions) or OTHER.", values=_country_values(),
+               regions=country_regions()),
         _field("content_language", "enum", "Language of the content (ISO 639-1, upper case; quasi-identifier); "
                "'other' where k-anonymity required it.", values=_language_values()),
         _field("views_before_action", "bucket", "Views of the content before the action.", buckets=VIEWS_BUCKETS),
@@ -131,7 +160,7 @@ def enforcement_summary_codebook() -> list[dict]:
         _field("month", "month", "Month of the decisions (YYYY-MM).", nullable=False),
         _field("policy", "enum", "Policy enforced.", values=_values(enums.Policy), nullable=False),
         _field("country", "string", "Uploader country (ISO 3166-1 alpha-2), or 'unknown'.", nullable=False,
-               values=[{"value": c, "label": c} for c in enums.EUROPEAN_COUNTRY_CODES], open_values=True),
+               values=[*_country_values(), {"value": "unknown", "label": "Unknown"}]),
         _field("detection_source", "enum", "How the items were found ('unknown' when not recorded).",
                values=[*_values(enums.DetectionSource), {"value": "unknown", "label": "Unknown"}], nullable=False),
         _field("action", "enum", "The most severe action of the decision, as a DSA key.", nullable=False,
@@ -146,3 +175,27 @@ CODEBOOKS = {"moderation-decisions": moderation_decisions_codebook, "enforcement
 
 def codebook_for(dataset_slug: str) -> list[dict]:
     return CODEBOOKS[dataset_slug]()
+
+
+@cache
+def _current_domains() -> dict[str, tuple[str, ...]]:
+    """Closed domains of today's codebooks by field name (ISO codes do not change with a release)."""
+    domains: dict[str, tuple[str, ...]] = {}
+    for make in CODEBOOKS.values():
+        for entry in make():
+            if entry.get("values") and entry.get("closed", True):
+                domains.setdefault(entry["name"], tuple(v["value"] for v in entry["values"]))
+    return domains
+
+
+def query_values(entry: dict) -> tuple[str, ...]:
+    """The values a query may compare a codebook field with (empty: any value of its type).
+
+    A closed list is the domain. A release built when a field's list was still open (country codes,
+    before every domain was closed) gets today's domain of that field, so its queries are checked too.
+    """
+    values = tuple(v["value"] for v in entry.get("values", []))
+    if entry.get("closed", True):
+        return values
+    current = _current_domains().get(entry["name"], ())
+    return tuple(dict.fromkeys((*current, *values))) if current else ()

@@ -29,6 +29,7 @@ from rest_framework.views import APIView
 
 from moderation_data.catalog.models import Dataset
 from moderation_data.catalog.serializers import CodebookFieldSerializer
+from moderation_data.releases import citation as cite
 from moderation_data.releases.models import Release
 from platform_api.openapi import error_responses
 from platform_api.renderers import FastJSONRenderer
@@ -109,18 +110,9 @@ def published_datasets() -> list[tuple[Dataset, list[Release]]]:
     return list(grouped.values())
 
 
-def release_notes(release: Release) -> str:
-    """Notes staff wrote for a release, where the release model has them (else empty)."""
-    for name in ("notes", "release_notes", "change_log", "changelog"):
-        value = getattr(release, name, None)
-        if isinstance(value, str) and value.strip():
-            return value.strip()
-    return ""
-
-
 def change_log(previous: Release | None, release: Release) -> list[str]:
     """What changed from the previous published release, derived from their metadata, plus staff's notes."""
-    notes = release_notes(release)
+    notes = release.notes.strip()
     entries: list[str] = []
     if previous is None:
         entries.append("First published release.")
@@ -222,6 +214,9 @@ def catalogue(base_url: str) -> dict:
                     "k_anonymity": release.k_anonymity,
                     "change_log": change_log(previous, release),
                     "url": f"{base}/api/v1/datasets/{dataset.slug}/releases/{release.version}",
+                    "landing_page": cite.persistent_url(release),
+                    "doi": release.doi or None,
+                    "citation": cite.as_text(release),
                 }
             )
             previous = release
@@ -352,6 +347,7 @@ def catalogue_jsonld(document: dict) -> dict:
                         "dct:title": _lang(f"{dataset['title']}, release {release['version']}"),
                         "dct:description": _lang(dataset["description"]),
                         "dcat:version": release["version"],
+                        "dcat:landingPage": {"@id": release["landing_page"]},
                         "adms:versionNotes": _lang(" ".join(release["change_log"])),
                         "dcat:previousVersion": {"@id": f"{dataset_id}-{older['version']}"} if older else None,
                         "dct:issued": _datetime(release["published_at"]),
@@ -460,6 +456,9 @@ class CatalogueReleaseSerializer(serializers.Serializer):
     k_anonymity = serializers.IntegerField()
     change_log = serializers.ListField(child=serializers.CharField(), help_text="what changed since the previous one")
     url = serializers.URLField(help_text="the release's metadata in the API (vetted researchers)")
+    landing_page = serializers.URLField(help_text="the release's public page: its persistent URL")
+    doi = serializers.CharField(allow_null=True)
+    citation = serializers.CharField(help_text="how to cite it (docs/citation.md)")
 
 
 class CataloguePrivacySerializer(serializers.Serializer):
@@ -524,7 +523,8 @@ class JSONLDRenderer(FastJSONRenderer):
 
 
 def _base_url(request: HttpRequest) -> str:
-    return request.build_absolute_uri("/").rstrip("/")
+    # The platform's public address, not the request's Host: identifiers must not vary by client.
+    return settings.PUBLIC_BASE_URL.rstrip("/")
 
 
 class CatalogueView(APIView):

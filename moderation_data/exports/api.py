@@ -11,7 +11,7 @@ import re
 from django.http import FileResponse, HttpResponse, StreamingHttpResponse
 from django.urls import path
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -85,12 +85,38 @@ class ExportListView(AuditedAPIView):
         operation_id="exports_create",
         summary="Request a bulk export (CSV, JSONL or Parquet)",
         description=(
-            "Same query language and field selection as the records endpoint. The matching rows are reserved "
-            "from the daily record quota before the export is queued (429 `quota_exceeded` if they do not fit); "
-            "at most `concurrent_exports` exports may be queued or running (429 `rate_limited`). Poll the export "
-            "until `status` is `ready`, then download `file_url`."
+            "A whole release, or a slice of it, as one file: same query language and field selection as the "
+            "records endpoint. The matching rows count against your grant's export allowance (rows per "
+            "calendar month), never against the daily record quota; an export that does not fit answers 429 "
+            "`quota_exceeded` saying how to ask for more, before anything is queued. At most "
+            "`concurrent_exports` exports may be queued or running (429 `rate_limited`). Poll the export until "
+            "`status` is `ready`, then download `file_url` and check its sha256. The manifest says how to cite "
+            "the release; Parquet files carry it as file metadata."
         ),
         request=ExportRequestSerializer,
+        examples=[
+            OpenApiExample(
+                "The whole latest release as Parquet",
+                value={"dataset": "moderation-decisions", "release": "latest", "format": "parquet"},
+                request_only=True,
+            ),
+            OpenApiExample(
+                "Violent extremism since 2025 as CSV, four columns, a pinned release",
+                value={
+                    "dataset": "moderation-decisions",
+                    "release": "2026.11.30",
+                    "format": "csv",
+                    "query": {
+                        "and": [
+                            {"operation": "EQ", "field_name": "policy", "field_values": ["violent_extremism"]},
+                            {"operation": "GTE", "field_name": "decided_on", "field_values": ["2025-01-01"]},
+                        ]
+                    },
+                    "fields": ["account_id", "decided_on", "decided_on_granularity", "detection_source"],
+                },
+                request_only=True,
+            ),
+        ],
         responses={202: ExportSerializer, **error_responses(400, 401, 403, 404, 429, 503)},
     )
     def post(self, request: Request) -> Response:
@@ -132,8 +158,8 @@ class ExportDetailView(AuditedAPIView):
         operation_id="exports_cancel",
         summary="Cancel an export (refunding its unused reservation) or delete a ready export's file",
         description=(
-            "A queued or running export becomes `cancelled` and its reserved records are refunded; a ready "
-            "export's file is deleted (`expired`). Idempotent."
+            "A queued or running export becomes `cancelled` and its rows go back to your export allowance; a "
+            "ready export's file is deleted (`expired`). Idempotent."
         ),
         parameters=[EXPORT_ID],
         responses={200: ExportSerializer, **error_responses(401, 403, 404, 429)},

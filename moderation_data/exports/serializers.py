@@ -6,6 +6,7 @@ from rest_framework import serializers
 
 from moderation_data.exports.models import Export
 from moderation_data.query.serializers import QueryField
+from moderation_data.releases.serializers import CitationSerializer
 from platform_api.serializers import StrictSerializer
 
 
@@ -47,6 +48,8 @@ class ManifestSerializer(serializers.Serializer):
     pseudonym_key_version = serializers.IntegerField()
     pseudonyms = serializers.CharField(help_text="how the pseudonym columns are keyed")
     order = serializers.CharField(help_text="row order of the file")
+    citation = serializers.CharField(required=False, help_text="how to cite the release (docs/citation.md)")
+    citation_metadata = CitationSerializer(required=False)
 
 
 class ExportSerializer(serializers.Serializer):

@@ -12,7 +12,10 @@ already finished finds nothing to do; a redelivered message of a step whose work
 id) takes it over at once; anyone else takes over only once the heartbeat is stale (beat's
 ``requeue_stuck_exports``). Files are written under temporary names and published by rename under
 the row lock that records them, and the export becomes ``ready`` in the transaction that publishes
-its file, so a partial file is never visible. The record quota is reserved once, at request time.
+its file, so a partial file is never visible. Exports do not spend the daily record quota: they
+count against the grant's export allowance (rows per calendar month, docs/quotas.md), checked at
+request time under a lock on the grant, from the exports themselves (so it survives anything Redis
+forgets). Exports requested before the allowance existed reserved records; those are still refunded.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from moderation_data.exports import writers
 from moderation_data.exports.models import Export, ExportChunk
 from moderation_data.query import language as ql
 from moderation_data.query import records
+from moderation_data.releases import citation as cite
 from moderation_data.releases.selectors import LATEST, get_published_release, release_rows_table
 from platform_api.errors import NotFoundError, RateLimited, ScopeMissing
 from platform_api.ratelimit import Window, refund
@@ -184,12 +188,12 @@ def is_expired(export: Export, *, now: dt.datetime | None = None) -> bool:
 
 
 def request_export(*, grant: AccessGrant, spec: dict) -> Export:
-    """Validate an export and queue it, reserving its rows from the daily record quota. Atomic.
+    """Validate an export and queue it, counting its rows against the grant's export allowance. Atomic.
 
     Checked before anything is queued: the grant's modality and datasets, the query and fields (as
-    the records API does), the concurrent-export limit (under a lock on the grant row, so concurrent
-    requests cannot exceed it) and the record quota (reserved atomically in Redis; an export that
-    does not fit is refused whole, 429 ``quota_exceeded``). The worker is called after commit.
+    the records API does), then, under a lock on the grant row (so concurrent requests see each
+    other), the concurrent-export limit and the export allowance (an export that does not fit is
+    refused whole, 429 ``quota_exceeded`` saying how to ask for more). The worker is called after commit.
     """
     if not grant.allows_exports:
         raise ScopeMissing("This grant does not allow exports.", detail={"required_scope": "exports"})
@@ -197,46 +201,34 @@ def request_export(*, grant: AccessGrant, spec: dict) -> Export:
     release = get_published_release(dataset, spec.get("release") or LATEST)
     query = records.build_query(release, body_query=spec.get("query"), requested_fields=spec.get("fields"), grant=grant)
 
-    held = None
-    try:
-        with transaction.atomic():
-            grant = AccessGrant.objects.select_for_update().get(pk=grant.pk)
-            active = Export.objects.filter(grant=grant).active().count()
-            if active >= grant.concurrent_exports:
-                raise RateLimited(
-                    f"At most {grant.concurrent_exports} exports may be queued or running at once.",
-                    detail={"concurrent_exports": grant.concurrent_exports, "active": active},
-                    headers={"Retry-After": "30"},
-                )
-            matching = records.count(query)
-
-            def refusal(reservation) -> str:
-                return (
-                    f"The export has {matching} rows; {reservation.remaining + reservation.taken} remain in today's "
-                    "record quota. Narrow the query or wait until the quota resets at 00:00 UTC."
-                )
-
-            reservation = quotas.reserve_records(
-                grant, matching, whole=True, refusal=refusal, detail={"rows": matching}
+    with transaction.atomic():
+        grant = AccessGrant.objects.select_for_update().select_related("oauth_client").get(pk=grant.pk)
+        active = Export.objects.filter(grant=grant).active().count()
+        if active >= grant.concurrent_exports:
+            raise RateLimited(
+                f"At most {grant.concurrent_exports} exports may be queued or running at once; wait for one to "
+                "finish (or cancel one) and ask again.",
+                detail={
+                    "window": "concurrent_exports",
+                    "limit": grant.concurrent_exports,
+                    "remaining": 0,
+                    "concurrent_exports": grant.concurrent_exports,
+                    "active": active,
+                },
+                headers={"Retry-After": "30"},
             )
-            with reservation as held:
-                export = Export.objects.create(
-                    grant=grant,
-                    release=release,
-                    format=spec["format"],
-                    query=spec.get("query") or {},
-                    fields=query.selected,
-                    expected_rows=matching,
-                    quota_key=held.key,
-                    quota_reserved=held.taken,
-                    manifest=_manifest(release, query, spec, grant=grant),
-                )
-                held.use(held.taken)  # kept until the export ends (refunded if it fails or is cancelled)
-            transaction.on_commit(lambda: _enqueue_run(export.pk))
-    except BaseException:
-        if held is not None and held.used:  # the block completed, then the transaction failed
-            refund([quotas.records_window_by_key(held.key)], amount=held.used)
-        raise
+        matching = records.count(query)
+        quotas.check_export_allowance(grant, matching)
+        export = Export.objects.create(
+            grant=grant,
+            release=release,
+            format=spec["format"],
+            query=spec.get("query") or {},
+            fields=query.selected,
+            expected_rows=matching,
+            manifest=_manifest(release, query, spec, grant=grant),
+        )
+        transaction.on_commit(lambda: _enqueue_run(export.pk))
     return with_progress(Export.objects.filter(pk=export.pk)).get()
 
 
@@ -256,6 +248,9 @@ def _manifest(release, query: records.RecordsQuery, spec: dict, *, grant: Access
         "pseudonym_key_version": release.pseudonym_key_version,
         "pseudonyms": "keyed to your project (HMAC-SHA256)",
         "order": "row_id",
+        # How to cite the data this file holds (docs/citation.md).
+        "citation": cite.as_text(release),
+        "citation_metadata": cite.metadata(release),
     }
 
 
@@ -492,7 +487,7 @@ def finalize_export(export_id, *, task_id: str = "") -> None:
         out = _HashingWriter(handle) if export.format != Export.Format.PARQUET else handle
         with contextlib.ExitStack() as stack:
             parts = [stack.enter_context(storage.open(c.part_name, "rb")) for c in chunks]
-            writers.combine_parts(export.format, query, parts, out, progress)
+            writers.combine_parts(export.format, query, parts, out, progress, manifest=export.manifest)
         handle.flush()
         os.fsync(handle.fileno())
         size = handle.tell()

@@ -263,12 +263,52 @@ def write_chunk(
         return write_text_chunk(cursor, sql, params, out, progress, crlf=fmt == "csv")
 
 
-def combine_parts(fmt: str, query: RecordsQuery, parts: list[BinaryIO], out: BinaryIO, progress: Callable) -> None:
-    """Concatenate part files into the final file: bytes for CSV/JSONL (one header), row groups for Parquet."""
+# Manifest entries written as Parquet key-value metadata of their own (docs/exports.md), beside the whole
+# manifest as JSON under "manifest".
+PARQUET_METADATA_KEYS = (
+    "dataset",
+    "release",
+    "release_sha256",
+    "codebook_version",
+    "pseudonym_key_version",
+    "query",
+    "fields",
+    "citation",
+)
+
+
+def parquet_metadata(manifest: dict) -> dict[bytes, bytes]:
+    """The export's manifest as Parquet file metadata: one key per fact, and the whole manifest as JSON."""
+    import json
+
+    def text(value) -> bytes:
+        return (value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)).encode()
+
+    metadata = {f"moderation_research.{key}".encode(): text(manifest.get(key)) for key in PARQUET_METADATA_KEYS}
+    metadata[b"moderation_research.manifest"] = text(manifest)
+    return metadata
+
+
+def combine_parts(
+    fmt: str,
+    query: RecordsQuery,
+    parts: list[BinaryIO],
+    out: BinaryIO,
+    progress: Callable,
+    *,
+    manifest: dict | None = None,
+) -> None:
+    """Concatenate part files into the final file: bytes for CSV/JSONL (one header), row groups for Parquet.
+
+    A Parquet file carries the export's ``manifest`` (release, sha256, codebook version, query,
+    pseudonym key version, citation) as file metadata.
+    """
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
         schema = parquet_schema(query)
+        if manifest:
+            schema = schema.with_metadata(parquet_metadata(manifest))
         with pq.ParquetWriter(out, schema, compression="snappy") as writer:
             for part in parts:
                 parquet = pq.ParquetFile(part)

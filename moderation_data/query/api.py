@@ -10,7 +10,7 @@ from __future__ import annotations
 import orjson
 from django.urls import path
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -27,6 +27,66 @@ from researchers.authentication import grant_of
 from researchers.permissions import HasDatasetScope, HasRecordsAccess
 from researchers.quotas import reserve_records
 
+# Worked examples of request bodies: real queries on the moderation-decisions codebook (docs/query.md).
+VIOLENT_EXTREMISM_SINCE_2025 = {
+    "and": [
+        {"operation": "EQ", "field_name": "policy", "field_values": ["violent_extremism"]},
+        {"operation": "GTE", "field_name": "decided_on", "field_values": ["2025-01-01"]},
+    ]
+}
+PARTNER_ALERTS_DE_FR_NOT_REINSTATED = {
+    "and": [
+        {"operation": "IN", "field_name": "country", "field_values": ["DE", "FR"]},
+        {"operation": "GTE", "field_name": "decided_on", "field_values": ["2025-01-01"]},
+    ],
+    "or": [
+        {"operation": "EQ", "field_name": "detection_source", "field_values": ["partner_alert"]},
+        {"operation": "EQ", "field_name": "source_type", "field_values": ["SOURCE_TRUSTED_FLAGGER"]},
+    ],
+    "not": [{"operation": "EQ", "field_name": "reinstated", "field_values": [True]}],
+}
+RECORDS_EXAMPLES = [
+    OpenApiExample(
+        "Violent extremism since 2025, first page",
+        value={
+            "query": VIOLENT_EXTREMISM_SINCE_2025,
+            "fields": ["account_id", "decided_on", "decided_on_granularity", "detection_source", "country"],
+            "page_size": 1000,
+            "cursor": None,
+        },
+        request_only=True,
+    ),
+    OpenApiExample(
+        "Partner alerts or trusted flaggers in DE/FR, not reinstated; the next page",
+        value={
+            "query": PARTNER_ALERTS_DE_FR_NOT_REINSTATED,
+            "fields": ["decision_id", "policy", "decided_on", "appeal_outcome"],
+            "page_size": 500,
+            "cursor": "<next_cursor of the previous page>",
+        },
+        request_only=True,
+    ),
+]
+COUNT_EXAMPLES = [
+    OpenApiExample("Violent extremism since 2025", value={"query": VIOLENT_EXTREMISM_SINCE_2025}, request_only=True),
+    OpenApiExample(
+        "Appealed automated removals that were reversed",
+        value={
+            "query": {
+                "and": [
+                    {
+                        "operation": "EQ",
+                        "field_name": "automated_decision",
+                        "field_values": ["AUTOMATED_DECISION_FULLY"],
+                    },
+                    {"operation": "EQ", "field_name": "appeal_outcome", "field_values": ["reversed"]},
+                ]
+            }
+        },
+        request_only=True,
+    ),
+]
+
 
 class RecordsView(AuditedAPIView):
     permission_classes = [HasDatasetScope, HasRecordsAccess]
@@ -35,8 +95,12 @@ class RecordsView(AuditedAPIView):
         operation_id="records_list",
         summary="Rows of a release (GET form of the query language)",
         description=(
-            "Filters as query parameters: `field=value`, `field__in=a,b`, `field__gte=…` (also `__gt`, `__lt`, "
-            "`__lte`, `__ne`); `fields=a,b,c`; `page_size` (1–1000, default 100); `cursor` from the previous page."
+            "Rows of a release, a page at a time. Filters are query parameters: `field=value`, `field__in=a,b`, "
+            "`field__gte=…` (also `__gt`, `__lt`, `__lte`, `__ne`), all of which must hold; `fields=a,b,c` picks "
+            "the columns; `page_size` (1–1000, default 100); `cursor` is `next_cursor` of the previous page. "
+            "Example: `?policy=violent_extremism&decided_on__gte=2025-01-01&country__in=DE,FR&page_size=1000`. "
+            "Values are checked against the codebook: a mistake answers 400 `invalid_query` saying what was "
+            "expected, never an empty page. Pages spend your daily record quota."
         ),
         parameters=[
             SLUG,
@@ -61,8 +125,17 @@ class RecordsView(AuditedAPIView):
     @extend_schema(
         operation_id="records_query",
         summary="Rows of a release (JSON query language)",
+        description=(
+            "The query language of the TikTok Research API: `and` (all hold), `or` (at least one holds), `not` "
+            "(none holds) lists of conditions `{operation, field_name, field_values}` or nested groups. "
+            "Operations: EQ, IN, NE for every filterable field; GT, GTE, LT, LTE for dates, months, buckets and "
+            "integers. Send `next_cursor` back as `cursor` with the same query and fields until `has_more` is "
+            "false: every matching row comes exactly once. Use the version in `release` (not `latest`) for the "
+            "rest of a walk. A page never returns more rows than remain of your daily record quota."
+        ),
         parameters=[SLUG, VERSION],
         request=s.RecordsBodySerializer,
+        examples=RECORDS_EXAMPLES,
         responses={200: s.RecordsPageSerializer, **error_responses(400, 401, 403, 404, 429, 503)},
     )
     def post(self, request: Request, slug: str, version: str) -> Response:
@@ -103,8 +176,13 @@ class CountView(AuditedAPIView):
     @extend_schema(
         operation_id="records_count",
         summary="Number of rows matching a query",
+        description=(
+            "How many rows of the release match a query (same language as the records endpoint), without "
+            "spending your record quota: size a walk or an export before starting it."
+        ),
         parameters=[SLUG, VERSION],
         request=s.CountBodySerializer,
+        examples=COUNT_EXAMPLES,
         responses={200: s.CountSerializer, **error_responses(400, 401, 403, 404, 429, 503)},
     )
     def post(self, request: Request, slug: str, version: str) -> Response:

@@ -30,6 +30,12 @@ Decisions worth knowing (they are part of the contract, see docs):
 Every refusal is :class:`~platform_api.errors.InvalidQuery` (or ``InvalidCursor``) with
 ``detail["path"]`` naming the offending clause: ``query.and[1].field_values[0]``,
 ``query.or[0].and[2].operation``, a GET parameter name such as ``decided_on__gte``, or ``fields[2]``.
+
+Values are checked against each field's domain (docs/query.md): a value outside it (``"de"`` for
+``country``) is refused naming the value, the field and where the allowed values are listed, with a
+suggestion for case mistakes (``did you mean "DE"?``). An unknown field name is answered with the
+closest field and the list of fields; names from the DSA Transparency Database or the TikTok
+Research API are answered with this API's equivalent (:mod:`moderation_data.query.crosswalk`).
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime
+import difflib
 import hashlib
 import hmac
 import json
@@ -45,6 +52,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from moderation_data.query import crosswalk
 from platform_api.errors import InvalidCursor, InvalidQuery
 
 OPERATIONS = ("EQ", "IN", "GT", "GTE", "LT", "LTE", "NE")
@@ -83,11 +91,21 @@ _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _MONTH = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
 _INTEGER = re.compile(r"-?[0-9]+")
 _PSEUDONYM = re.compile(r"[0-9a-fA-F]+")
+_COMPACT_DATE = re.compile(r"([0-9]{4})([0-9]{2})([0-9]{2})")  # TikTok's YYYYMMDD
+# Where a refusal says the allowed values are listed, unless the caller names the dataset's codebook.
+DEFAULT_CODEBOOK_REF = "the dataset's codebook (GET /api/v1/datasets/{slug})"
+# Domains at most this long are listed in full in a refusal's detail.
+MAX_LISTED_VALUES = 60
+_DATE_WORDS = frozenset({"date", "day", "time", "when", "timestamp", "created", "decided"})
 
 
 @dataclass(frozen=True)
 class Field:
-    """One queryable field: its public name, type and the SQL column holding it (``col`` or ``alias.col``)."""
+    """One queryable field: its public name, type and the SQL column holding it (``col`` or ``alias.col``).
+
+    ``values`` is the field's domain: the only values enum, bucket and list fields take (in bucket
+    order), and, when given, the only values a string field takes (e.g. ISO country codes).
+    """
 
     name: str
     type: str
@@ -143,7 +161,32 @@ def _show(value: Any) -> str:
 
 
 class _BadValue(Exception):
-    pass
+    def __init__(self, message: str, *, suggestion: Any = None, domain: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.suggestion = suggestion
+        self.domain = domain
+
+
+def _closest_value(text: str, domain: tuple[str, ...]) -> str | None:
+    """The value a mistaken one most likely meant: the same in another case, else a near spelling."""
+    by_case = {value.casefold(): value for value in domain}
+    if text.casefold() in by_case:
+        return by_case[text.casefold()]
+    close = difflib.get_close_matches(text, domain, n=1, cutoff=0.8)
+    return close[0] if close else None
+
+
+def _check_domain(fld: Field, text: str, raw: Any) -> str:
+    if text in fld.values:
+        return text
+    suggestion = _closest_value(text, fld.values)
+    if suggestion is not None and suggestion.casefold() == text.casefold():
+        hint = f"; did you mean {_show(suggestion)}? Values are case-sensitive"
+    elif suggestion is not None:
+        hint = f"; did you mean {_show(suggestion)}?"
+    else:
+        hint = ""
+    raise _BadValue(f"{_show(raw)} is not a value of {fld.name!r}{hint}", suggestion=suggestion, domain=fld.values)
 
 
 def _check_text(raw: Any, fld: Field) -> str:
@@ -171,7 +214,12 @@ def _parse_value(fld: Field, raw: Any, *, from_get: bool) -> Any:
             return raw
         if raw in ("true", "false"):
             return raw == "true"
-        raise _BadValue(f"{fld.name!r} takes true or false, got {_show(raw)}")
+        meant = {"yes": True, "no": False, "true": True, "false": False, "1": True, "0": False}.get(
+            str(raw).strip().casefold() if isinstance(raw, str | int) else None
+        )
+        hint = f"; did you mean {_show(meant)}?" if meant is not None else ""
+        dsa = " (where the DSA Transparency Database writes Yes or No)" if str(raw).casefold() in ("yes", "no") else ""
+        raise _BadValue(f"{fld.name!r} takes true or false{dsa}, got {_show(raw)}{hint}", suggestion=meant)
     if kind == "integer":
         if isinstance(raw, int) and not isinstance(raw, bool) and not from_get:
             value = raw
@@ -189,7 +237,12 @@ def _parse_value(fld: Field, raw: Any, *, from_get: bool) -> Any:
                 raise ValueError
             return datetime.date.fromisoformat(text)
         except ValueError:
-            raise _BadValue(f"{fld.name!r} takes dates written YYYY-MM-DD, got {_show(raw)}") from None
+            compact = _COMPACT_DATE.fullmatch(text)
+            meant = "-".join(compact.groups()) if compact else None
+            hint = f"; did you mean {_show(meant)}?" if meant else ""
+            raise _BadValue(
+                f"{fld.name!r} takes dates written YYYY-MM-DD, got {_show(raw)}{hint}", suggestion=meant
+            ) from None
     if kind == "month":
         if not _MONTH.fullmatch(text):
             raise _BadValue(f"{fld.name!r} takes months written YYYY-MM, got {_show(raw)}")
@@ -198,12 +251,9 @@ def _parse_value(fld: Field, raw: Any, *, from_get: bool) -> Any:
         if len(text) > MAX_PSEUDONYM_LENGTH or not _PSEUDONYM.fullmatch(text):
             raise _BadValue(f"{fld.name!r} takes hexadecimal pseudonyms, got {_show(raw)}")
         return text.lower()
-    if kind in ("enum", "bucket", "list"):
-        if text not in fld.values:
-            shown = ", ".join(fld.values[:20]) + (", ..." if len(fld.values) > 20 else "")
-            raise _BadValue(f"{_show(raw)} is not a value of {fld.name!r} (one of: {shown})")
-        return text
-    return text  # string
+    if kind in ("enum", "bucket", "list") or fld.values:
+        return _check_domain(fld, text, raw)
+    return text  # a string field without a domain
 
 
 def _check_operation(fld: Field, operation: str, path: str) -> None:
@@ -219,15 +269,64 @@ def _check_operation(fld: Field, operation: str, path: str) -> None:
 
 def _check_filterable(fld: Field, path: str) -> None:
     if not fld.filterable:
-        raise _invalid(f"Field {fld.name!r} cannot be filtered on.", path, field_name=fld.name)
+        why = (
+            " (a per-project pseudonym: select it with fields, filter on other fields)"
+            if fld.type == "pseudonym"
+            else ""
+        )
+        raise _invalid(f"Field {fld.name!r} cannot be filtered on{why}.", path, field_name=fld.name)
+
+
+def _value_error(exc: _BadValue, fld: Field, raw: Any, path: str, codebook_ref: str, prefix: str) -> InvalidQuery:
+    """A refused value: names the value and the field, suggests a fix, and says where the allowed values are."""
+    where = f" The allowed values of {fld.name!r} are listed in {codebook_ref}." if exc.domain else ""
+    extra: dict[str, Any] = {"field_name": fld.name, "value": raw}
+    if exc.suggestion is not None:
+        extra["suggestion"] = exc.suggestion
+    if exc.domain:
+        extra["codebook"] = codebook_ref
+        if len(exc.domain) <= MAX_LISTED_VALUES:
+            extra["allowed_values"] = list(exc.domain)
+    return _invalid(f"{prefix}{exc}.{where}", path, **extra)
+
+
+def _suggest_field(name: Any, fields: Mapping[str, Field], candidates: list[str]) -> tuple[str | None, str]:
+    """The field a mistaken name most likely means (or None), and a sentence on foreign names."""
+    if not isinstance(name, str) or not name:
+        return None, ""
+    equivalent = crosswalk.field_equivalent(name)
+    if equivalent is not None:
+        target = equivalent.field if equivalent.field in fields else None
+        return target, "" if equivalent.source == crosswalk.SYNONYM else " " + equivalent.explain()
+    if name.lower() in fields:
+        return name.lower(), " Field names are lower case."
+    if set(re.split(r"[^a-z]+", name.lower())) & _DATE_WORDS:
+        dates = [n for n in candidates if fields[n].type == "date"]
+        if dates:
+            return dates[0], ""
+    close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
+    return (close[0] if close else None), ""
+
+
+def _unknown_field(name: Any, fields: Mapping[str, Field], path: str, *, filterable_only: bool) -> InvalidQuery:
+    """An unknown field name: the closest field, this API's name for a foreign one, and the list of fields."""
+    candidates = [n for n, f in fields.items() if f.filterable or not filterable_only]
+    suggestion, foreign = _suggest_field(name, fields, candidates)
+    hint = f" Did you mean {suggestion!r}?" if suggestion else ""
+    listed = "Fields you can filter on" if filterable_only else "Fields"
+    extra: dict[str, Any] = {"field_name": name, "fields": candidates}
+    if suggestion:
+        extra["suggestion"] = suggestion
+    return _invalid(f"Unknown field {_show(name)}.{foreign}{hint} {listed}: {', '.join(candidates)}.", path, **extra)
 
 
 # --- POST form --------------------------------------------------------------------------------
 
 
 class _BodyParser:
-    def __init__(self, fields: Mapping[str, Field]):
+    def __init__(self, fields: Mapping[str, Field], codebook_ref: str = DEFAULT_CODEBOOK_REF):
         self.fields = fields
+        self.codebook_ref = codebook_ref
         self.conditions = 0
 
     def group(self, obj: Any, path: str, depth: int) -> Group:
@@ -237,8 +336,11 @@ class _BodyParser:
             raise _invalid(f"Groups are nested more than {MAX_DEPTH} levels deep.", path, limit=MAX_DEPTH)
         for key in obj:
             if key not in GROUP_KEYS:
+                foreign = crosswalk.parameter_equivalent(key)
+                where = f" {foreign.explain()} It goes beside 'query', not inside it." if foreign else ""
                 raise _invalid(
-                    f"Unknown key {_show(key)} in a group; a group has only 'and', 'or' and 'not'.", f"{path}.{key}"
+                    f"Unknown key {_show(key)} in a group; a group has only 'and', 'or' and 'not'.{where}",
+                    f"{path}.{key}",
                 )
         parts: dict[str, tuple[Node, ...]] = {}
         for key in GROUP_KEYS:
@@ -298,7 +400,7 @@ class _BodyParser:
 
         name = item["field_name"]
         if not isinstance(name, str) or name not in self.fields:
-            raise _invalid(f"Unknown field {_show(name)}.", f"{path}.field_name")
+            raise _unknown_field(name, self.fields, f"{path}.field_name", filterable_only=True)
         fld = self.fields[name]
         _check_filterable(fld, f"{path}.field_name")
         _check_operation(fld, operation, f"{path}.operation")
@@ -319,15 +421,20 @@ class _BodyParser:
             try:
                 values.append(_parse_value(fld, raw, from_get=False))
             except _BadValue as exc:
-                raise _invalid(f"Invalid value: {exc}.", f"{values_path}[{i}]") from None
+                raise _value_error(exc, fld, raw, f"{values_path}[{i}]", self.codebook_ref, "Invalid value: ") from None
         return Condition(operation, name, tuple(values))
 
 
-def parse_body_query(query: dict | None, fields: Mapping[str, Field]) -> Group:
-    """Validate the POST form of a query against ``fields`` and return its canonical tree; errors name ``query...``."""
+def parse_body_query(
+    query: dict | None, fields: Mapping[str, Field], *, codebook_ref: str = DEFAULT_CODEBOOK_REF
+) -> Group:
+    """Validate the POST form of a query against ``fields`` and return its canonical tree; errors name ``query...``.
+
+    ``codebook_ref`` says where a refused value's field lists its allowed values.
+    """
     if query is None:
         return Group()
-    return canonical(_BodyParser(fields).group(query, "query", 0))
+    return canonical(_BodyParser(fields, codebook_ref).group(query, "query", 0))
 
 
 # --- GET form ---------------------------------------------------------------------------------
@@ -349,11 +456,42 @@ def _resolve_param(key: str, fields: Mapping[str, Field]) -> tuple[Field, str] |
     return None
 
 
+def _unknown_parameters(unknown: list[str], fields: Mapping[str, Field]) -> InvalidQuery:
+    lookups = ", ".join(f"__{suffix}" for suffix in GET_LOOKUPS)
+    hints, suggestions = [], {}
+    filterable = [n for n, f in fields.items() if f.filterable]
+    for key in unknown:
+        name, sep, lookup = key.rpartition("__")
+        base = name if sep and lookup in GET_LOOKUPS else key
+        foreign = crosswalk.parameter_equivalent(base)
+        if foreign is not None:
+            hints.append(foreign.explain())
+            if foreign.target:
+                suggestions[key] = foreign.target
+            continue
+        suggestion, foreign_note = _suggest_field(base, fields, filterable)
+        if suggestion:
+            suggestions[key] = suggestion + (key[len(base) :] if base != key else "")
+            hints.append(f"{key!r}: did you mean {suggestions[key]!r}?{foreign_note}")
+        elif foreign_note:
+            hints.append(foreign_note.strip())
+    return _invalid(
+        f"Unknown query parameter{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}. "
+        + (" ".join(hints) + " " if hints else "")
+        + f"Filter with a field name, optionally followed by {lookups}; fields you can filter on: "
+        + f"{', '.join(filterable)}.",
+        unknown[0],
+        unknown=unknown,
+        **({"suggestions": suggestions} if suggestions else {}),
+    )
+
+
 def parse_get_query(
     params: Mapping[str, Any],
     fields: Mapping[str, Field],
     *,
     reserved: tuple[str, ...] | frozenset[str] = ("fields", "page_size", "cursor"),
+    codebook_ref: str = DEFAULT_CODEBOOK_REF,
 ) -> Group:
     """Validate GET parameters (``?field=v``, ``?field__in=a,b``, ``__gt``...) as one AND; errors name the parameter."""
     resolved: list[tuple[str, Field, str, list[Any]]] = []
@@ -367,13 +505,7 @@ def parse_get_query(
         else:
             resolved.append((key, *found, values))
     if unknown:
-        lookups = ", ".join(f"__{suffix}" for suffix in GET_LOOKUPS)
-        raise _invalid(
-            f"Unknown query parameter{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}. "
-            f"Filter with a field name, optionally followed by {lookups}.",
-            unknown[0],
-            unknown=unknown,
-        )
+        raise _unknown_parameters(unknown, fields)
 
     conditions: list[Condition] = []
     for key, fld, operation, values in resolved:
@@ -392,7 +524,7 @@ def parse_get_query(
                 try:
                     parsed.append(_parse_value(fld, item, from_get=True))
                 except _BadValue as exc:
-                    raise _invalid(f"Invalid value for {key}: {exc}.", key) from None
+                    raise _value_error(exc, fld, item, key, codebook_ref, f"Invalid value for {key}: ") from None
             conditions.append(Condition(operation, fld.name, tuple(parsed)))
     return canonical(Group(and_=tuple(conditions)))
 
@@ -602,7 +734,7 @@ def parse_fields(requested: list[str] | str | None, fields: Mapping[str, Field],
         raise _invalid("Select at least one field.", "fields")
     for i, name in enumerate(names):
         if not isinstance(name, str) or name not in fields:
-            raise _invalid(f"Unknown field {_show(name)}.", f"fields[{i}]")
+            raise _unknown_field(name, fields, f"fields[{i}]", filterable_only=False)
     return list(dict.fromkeys(names))
 
 

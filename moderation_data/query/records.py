@@ -8,6 +8,7 @@ from collections.abc import Mapping
 
 from django.db import connection
 
+from moderation_data.catalog.codebook import query_values
 from moderation_data.query import language as ql
 from moderation_data.releases.models import Release
 from moderation_data.releases.pseudonyms import project_pseudonym_sql
@@ -24,9 +25,9 @@ def query_fields(release: Release) -> dict[str, ql.Field]:
     fields: dict[str, ql.Field] = {}
     for name, entry in codebook_fields(release).items():
         type_ = entry["type"]
-        values = tuple(v["value"] for v in entry.get("values", []))
-        if type_ == "enum" and not entry.get("closed", True):
-            type_, values = "string", ()
+        values = query_values(entry)  # the field's domain (docs/query.md)
+        if type_ == "enum" and not values:
+            type_ = "string"
         fields[name] = ql.Field(
             name=name, type=type_, column=entry["column"], values=values, filterable=entry["filterable"]
         )
@@ -59,12 +60,16 @@ def build_query(
     if not release.rows_table:
         raise NotFoundError(f"Dataset {release.dataset.slug} has no row-level records.")
     fields = query_fields(release)
+    slug = release.dataset.slug
+    where = f"the codebook: GET /api/v1/datasets/{slug}, or the page /portal/docs/codebook/{slug}"
     visible = fields
     allowed = set(getattr(grant, "data_fields", None) or ())
     if allowed:
         visible = {name: field for name, field in fields.items() if name in allowed}
     node = (
-        ql.parse_get_query(get_params, visible) if get_params is not None else ql.parse_body_query(body_query, visible)
+        ql.parse_get_query(get_params, visible, codebook_ref=where)
+        if get_params is not None
+        else ql.parse_body_query(body_query, visible, codebook_ref=where)
     )
     selected = ql.parse_fields(requested_fields, visible, default=list(visible))
     period = _period_node(fields, getattr(grant, "data_from", None), getattr(grant, "data_until", None))

@@ -5,7 +5,9 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from moderation_data.query import crosswalk
 from moderation_data.query.records import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from platform_api.errors import InvalidRequest
 from platform_api.serializers import StrictSerializer
 
 
@@ -16,11 +18,29 @@ class QueryField(serializers.DictField):
     """
 
 
-class CountBodySerializer(StrictSerializer):
+class QueryBodySerializer(StrictSerializer):
+    """A request body with a query: TikTok Research API keys are answered with this API's equivalent."""
+
+    def validate(self, attrs: dict) -> dict:
+        keys = self.initial_data if isinstance(self.initial_data, dict) else {}
+        foreign = {
+            key: equivalent
+            for key in keys
+            if key not in self.fields and (equivalent := crosswalk.parameter_equivalent(key)) is not None
+        }
+        if foreign:
+            raise InvalidRequest(
+                " ".join(equivalent.explain() for equivalent in foreign.values()) + " See docs/crosswalk.md.",
+                detail={key: [equivalent.explain()] for key, equivalent in foreign.items()},
+            )
+        return super().validate(attrs)
+
+
+class CountBodySerializer(QueryBodySerializer):
     query = QueryField(required=False, allow_null=True)
 
 
-class RecordsBodySerializer(StrictSerializer):
+class RecordsBodySerializer(QueryBodySerializer):
     query = QueryField(required=False, allow_null=True)
     fields = serializers.ListField(child=serializers.CharField(), required=False, allow_empty=False)
     page_size = serializers.IntegerField(min_value=1, max_value=MAX_PAGE_SIZE, default=DEFAULT_PAGE_SIZE)

@@ -30,7 +30,7 @@ class ReleaseAdmin(admin.ModelAdmin):
         "dataset", "version", "status", "period_start", "period_end", "row_count", "sha256", "rows_table",
         "k_anonymity", "anonymization_statistics", "control_totals_table", "codebook_version",
         "pseudonym_key_version", "build_seconds", "error", "created_at", "published_at", "withdrawn_at",
-        "withdrawn_reason",
+        "withdrawn_reason", "notes", "doi",
     ]  # fmt: skip
 
     def get_readonly_fields(self, request, obj=None):
@@ -73,7 +73,10 @@ class ReleaseAdmin(admin.ModelAdmin):
         return HttpResponseRedirect(reverse("admin:moderation_data_release_change", args=[pk]))
 
     def publish_view(self, request: HttpRequest, pk: int):
-        return self._act(request, pk, publish_release)
+        # The publish form carries the release notes and an optional DOI (docs/citation.md).
+        notes = request.POST.get("notes", "") if request.method == "POST" else ""
+        doi = request.POST.get("doi", "") if request.method == "POST" else ""
+        return self._act(request, pk, lambda release: publish_release(release, notes=notes, doi=doi))
 
     def withdraw_view(self, request: HttpRequest, pk: int):
         reason = request.POST.get("reason", "") if request.method == "POST" else ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.http import HttpResponse
 from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -12,8 +13,10 @@ from rest_framework.views import APIView
 
 from moderation_data.catalog.api import SLUG
 from moderation_data.catalog.selectors import get_visible_dataset
+from moderation_data.releases import citation as cite
 from moderation_data.releases import selectors
 from moderation_data.releases.serializers import (
+    CitationSerializer,
     EnforcementSummaryQuerySerializer,
     EnforcementSummaryResponseSerializer,
     ReleaseDetailSerializer,
@@ -36,7 +39,13 @@ class ReleaseDetailView(AuditedAPIView):
 
     @extend_schema(
         operation_id="releases_retrieve",
-        summary="Release metadata",
+        summary="Release metadata and citation",
+        description=(
+            "One release: its version (`latest` names the newest published), the period it covers (the latest "
+            "complete day included), row count, sha256, the anonymization parameters and statistics, control "
+            "totals, release notes and how to cite it (`citation`, `citation_metadata`; BibTeX and RIS at "
+            "`.../citation?format=bibtex`). Pin the version it reports in the walks you start."
+        ),
         parameters=[SLUG, VERSION],
         responses={200: ReleaseDetailSerializer, **error_responses(401, 403, 404, 429)},
     )
@@ -45,6 +54,53 @@ class ReleaseDetailView(AuditedAPIView):
         release = selectors.get_published_release(dataset, version)
         self.audit["release"] = release.version
         return Response(ReleaseDetailSerializer(release).data)
+
+
+class CitationView(AuditedAPIView):
+    permission_classes = [HasDatasetScope]
+
+    @extend_schema(
+        operation_id="releases_citation",
+        summary="How to cite a release: text, BibTeX or RIS",
+        description=(
+            "The citation of one release: provider, dataset, version, period, row count, sha256, persistent URL "
+            "and DOI (if any). `format=json` (default) gives the facts; `text`, `bibtex` and `ris` give a file "
+            "to paste into a reference manager (BibTeX `@misc`, RIS `TY  - DATA`). `latest` resolves to the "
+            "newest release: cite the version it names."
+        ),
+        parameters=[
+            SLUG,
+            VERSION,
+            OpenApiParameter("format", OpenApiTypes.STR, enum=list(cite.FORMATS), description="default json"),
+        ],
+        responses={
+            (200, "application/json"): CitationSerializer,
+            (200, "application/x-bibtex"): OpenApiTypes.STR,
+            (200, "application/x-research-info-systems"): OpenApiTypes.STR,
+            (200, "text/plain"): OpenApiTypes.STR,
+            **error_responses(400, 401, 403, 404, 429),
+        },
+    )
+    def get(self, request: Request, slug: str, version: str):
+        fmt = request.query_params.get("format", "json")
+        if fmt not in cite.FORMATS:
+            raise InvalidRequest(
+                f"Unknown citation format {fmt!r}; use one of: {', '.join(cite.FORMATS)}.",
+                detail={"format": [f"one of {', '.join(cite.FORMATS)}"]},
+            )
+        release = selectors.get_published_release(get_visible_dataset(grant_of(request), slug), version)
+        self.audit["release"] = release.version
+        if fmt == "json":
+            return Response(CitationSerializer(cite.metadata(release)).data)
+        response = HttpResponse(cite.render(release, fmt), content_type=cite.CONTENT_TYPES[fmt])
+        filename = f"{cite.bibtex_key(release)}.{cite.EXTENSIONS[fmt]}"
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return response
+
+    def perform_content_negotiation(self, request: Request, force: bool = False):
+        # ``format`` names the citation format here, not a renderer: errors and JSON render as JSON.
+        renderer = self.get_renderers()[0]
+        return renderer, renderer.media_type
 
 
 class EnforcementSummaryView(APIView):
@@ -113,5 +169,6 @@ class EnforcementSummaryView(APIView):
 
 urlpatterns = [
     path(RELEASE_PATH, ReleaseDetailView.as_view(), name="release-detail"),
+    path(f"{RELEASE_PATH}/citation", CitationView.as_view(), name="release-citation"),
     path("public/enforcement-summary", EnforcementSummaryView.as_view(), name="public-enforcement-summary"),
 ]

@@ -50,6 +50,11 @@ class Release(models.Model):
     published_at = models.DateTimeField(null=True, blank=True)
     withdrawn_at = models.DateTimeField(null=True, blank=True)
     withdrawn_reason = models.TextField(blank=True)
+    # Given when the release is published (docs/citation.md); frozen with the rest afterwards.
+    notes = models.TextField(
+        "release notes", blank=True, help_text="a short changelog: what is new or different in this release"
+    )
+    doi = models.CharField("DOI", max_length=200, blank=True, help_text="optional, e.g. 10.5281/zenodo.1234567")
 
     objects = ReleaseQuerySet.as_manager()
 

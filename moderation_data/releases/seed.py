@@ -9,7 +9,7 @@ from moderation_data.releases.models import Release
 from moderation_data.releases.services import build_release, start_release
 
 
-def seed_demo_data(*, rows: int, seed: int, stdout=None) -> dict:
+def seed_demo_data(*, rows: int, seed: int, stdout=None, **_: object) -> dict:
     """Generate ``rows`` demo decisions and publish a release of them, unless one of the same data exists."""
     result = generate_demo_data(rows=rows, seed=seed)
     dataset = Dataset.objects.get(slug=ROW_LEVEL_SLUG)

@@ -2,21 +2,42 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from moderation_data.catalog import enums
 from moderation_data.catalog.serializers import ReleaseSummarySerializer
+from moderation_data.releases import citation as cite
 from moderation_data.releases.models import Release
 
 
 def citation(release: Release) -> str:
     """A plain-text citation of a release (version, period, size and checksum pin the exact data)."""
-    year = (release.published_at or release.created_at).year
-    return (
-        f"{release.dataset.title}, release {release.version} ({year}) [data set], "
-        f"period {release.period_start} to {release.period_end}, {release.row_count} records, "
-        f"sha256 {release.sha256}. Provided under DSA Art. 40 vetted-researcher data access."
-    )
+    return cite.as_text(release)
+
+
+class CitationDownloadsSerializer(serializers.Serializer):
+    bibtex = serializers.URLField()
+    ris = serializers.URLField()
+
+
+class CitationSerializer(serializers.Serializer):
+    """The facts of a release's citation (docs/citation.md)."""
+
+    provider = serializers.CharField(help_text="who provides the data (the PROVIDER_NAME setting)")
+    title = serializers.CharField()
+    dataset = serializers.CharField()
+    version = serializers.CharField()
+    year = serializers.IntegerField()
+    published_on = serializers.DateField()
+    period_start = serializers.DateField(allow_null=True)
+    period_end = serializers.DateField(allow_null=True)
+    row_count = serializers.IntegerField()
+    sha256 = serializers.CharField()
+    url = serializers.URLField(help_text="the release's persistent page")
+    doi = serializers.CharField(allow_null=True)
+    notes = serializers.CharField(allow_blank=True, help_text="the release notes")
+    downloads = CitationDownloadsSerializer(help_text="the citation as BibTeX and RIS")
 
 
 class ReleaseDetailSerializer(ReleaseSummarySerializer):
@@ -28,10 +49,17 @@ class ReleaseDetailSerializer(ReleaseSummarySerializer):
     k_anonymity = serializers.IntegerField()
     anonymization = serializers.DictField()
     control_totals = serializers.ListField(child=serializers.DictField())
-    citation = serializers.SerializerMethodField()
+    notes = serializers.CharField(allow_blank=True, help_text="release notes: what changed in this release")
+    doi = serializers.CharField(allow_blank=True)
+    citation = serializers.SerializerMethodField(help_text="a suggested citation, as text")
+    citation_metadata = serializers.SerializerMethodField()
 
     def get_citation(self, release: Release) -> str:
         return citation(release)
+
+    @extend_schema_field(CitationSerializer)
+    def get_citation_metadata(self, release: Release) -> dict:
+        return CitationSerializer(cite.metadata(release)).data
 
 
 MONTH_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import time
 
 from django.conf import settings
+from django.core.mail import send_mail
 from django.db import connection, transaction
 from django.utils import timezone
 
 from moderation_data.catalog.codebook import CODEBOOK_VERSION, codebook_for
 from moderation_data.catalog.models import ROW_LEVEL_SLUG, SUMMARY_SLUG, Dataset
 from moderation_data.releases import build
+from moderation_data.releases import citation as cite
 from moderation_data.releases.models import Release
 
 logger = logging.getLogger("moderation_data.releases")
@@ -101,24 +104,102 @@ def build_release(release_id: int, *, publish: bool) -> Release:
 
 
 @transaction.atomic
-def publish_release(release: Release) -> Release:
-    """Publish a built release (and its built companion) atomically and freeze its rows in the database."""
+def publish_release(release: Release, *, notes: str = "", doi: str = "") -> Release:
+    """Publish a built release (and its built companion) atomically and freeze its rows in the database.
+
+    ``notes`` (a short changelog) and an optional ``doi`` are recorded with it (docs/citation.md);
+    once the transaction commits, every researcher whose grant reads the dataset is e-mailed.
+    """
     release = Release.objects.select_for_update().get(pk=release.pk)
     if release.status == Release.Status.PUBLISHED:
         return release
     if release.status != Release.Status.BUILT:
         raise ReleaseError(f"release {release} is {release.status}: only a built release can be published")
+    doi = _check_doi(doi)
     now = timezone.now()
+    published = []
     for item in [release, *([release.companion] if release.companion_id else [])]:
         item = Release.objects.select_for_update().get(pk=item.pk)
         if item.status != Release.Status.BUILT:
             continue
         if item.rows_table:
             _freeze(item.rows_table)
-        item.status, item.published_at = Release.Status.PUBLISHED, now
-        item.save(update_fields=["status", "published_at"])
+        item.status, item.published_at, item.notes = Release.Status.PUBLISHED, now, notes.strip()
+        item.doi = doi if item.pk == release.pk else ""
+        item.save(update_fields=["status", "published_at", "notes", "doi"])
+        published.append(item.pk)
+    transaction.on_commit(lambda: notify_readers(published))
     release.refresh_from_db()
     return release
+
+
+def _check_doi(doi: str) -> str:
+    doi = (doi or "").strip().removeprefix("https://doi.org/").removeprefix("doi:")
+    if doi and not re.fullmatch(r"10\.\d{4,9}/\S+", doi):
+        raise ReleaseError(f"{doi!r} is not a DOI (10.<registrant>/<suffix>, e.g. 10.5281/zenodo.1234567)")
+    return doi
+
+
+def notify_readers(release_ids: list[int]) -> int:
+    """E-mail each researcher whose usable grant reads a newly published release (once per researcher).
+
+    Runs after the publishing transaction committed; a mail failure is logged, never raised.
+    Links are absolute (PUBLIC_BASE_URL). Returns how many e-mails were sent.
+    """
+    from researchers.models import AccessGrant
+
+    releases = list(Release.objects.filter(pk__in=release_ids).select_related("dataset").order_by("pk"))
+    by_address: dict[str, list[Release]] = {}
+    for release in releases:
+        grants = AccessGrant.objects.usable().filter(datasets=release.dataset)
+        for address in grants.values_list("application__principal_researcher__user__email", flat=True):
+            if address:
+                by_address.setdefault(address, []).append(release)
+    sent = 0
+    for address, items in sorted(by_address.items()):
+        subject, body = _release_email(items)
+        try:
+            send_mail(f"[Research data access] {subject}", body, None, [address])
+            sent += 1
+        except Exception:  # publication stands; the log says who missed the notification
+            logger.exception("could not send a release notification", extra={"releases": release_ids})
+    return sent
+
+
+def _release_email(releases: list[Release]) -> tuple[str, str]:
+    base = settings.PUBLIC_BASE_URL
+    first = releases[0]
+    subject = f"New release {first.version} of {first.dataset.title}"
+    parts = []
+    for release in releases:
+        facts = cite.metadata(release)
+        parts.append(
+            "\n".join(
+                [
+                    f'"{release.dataset.title}" ({release.dataset.slug}), release {release.version}',
+                    f"  period {facts['period_start']} to {facts['period_end']}, {facts['row_count']} records",
+                    f"  sha256 {facts['sha256']}",
+                    "",
+                    "Release notes:",
+                    release.notes or "(none)",
+                    "",
+                    "Cite it as:",
+                    cite.as_text(release),
+                    f"BibTeX: {facts['downloads']['bibtex']}",
+                    f"RIS:    {facts['downloads']['ris']}",
+                    "",
+                    f"Release page: {facts['url']}",
+                    f"Codebook:     {base}/portal/docs/codebook/{release.dataset.slug}",
+                ]
+            )
+        )
+    body = (
+        "A new release of a dataset your grant reads has been published.\n\n"
+        + "\n\n".join(parts)
+        + "\n\n`latest` now names this release: a walk started on an earlier one keeps going if you pin its "
+        f"version (every page reports it). Documentation: {base}/portal/docs/\n"
+    )
+    return subject, body
 
 
 @transaction.atomic

@@ -461,7 +461,6 @@ class ReasonedRequestAdmin(admin.ModelAdmin):
                     confidentiality_requirements=data["confidentiality_requirements"],
                     request_document=data["request_document"],
                     actor=request.user,
-                    base_url=request.build_absolute_uri("/"),
                 )
             except PlatformError as exc:
                 _form_errors(form, exc)
@@ -572,9 +571,7 @@ class ReasonedRequestAdmin(admin.ModelAdmin):
             )
             return "recorded."
         if name == "invite":
-            sent = services.invite_researchers(
-                obj, actor=request.user, base_url=request.build_absolute_uri("/"), resend=data["resend"]
-            )
+            sent = services.invite_researchers(obj, actor=request.user, resend=data["resend"])
             return f"{sent} invitation(s) sent."
         if name == "withdraw":
             services.withdraw_reasoned_request(obj, actor=request.user, reason=data["reason"])

@@ -151,7 +151,7 @@ def record_reasoned_request(
     access_until: dt.date,
     researchers: list[dict],
     actor: Actor,
-    base_url: str,
+    base_url: str | None = None,
     fields_requested: Iterable[str] = (),
     security_requirements: str = "",
     confidentiality_requirements: str = "",
@@ -275,12 +275,15 @@ def _invitation_token(named: NamedResearcher) -> str:
     return signing.dumps({"i": named.pk, "n": nonce}, salt=INVITATION_SALT)
 
 
-def invitation_url(base_url: str, token: str) -> str:
-    return base_url.rstrip("/") + reverse("portal:invitation", args=[token])
+def invitation_url(base_url: str | None, token: str) -> str:
+    """The absolute link of an invitation (under ``PUBLIC_BASE_URL`` unless told otherwise)."""
+    return (base_url or settings.PUBLIC_BASE_URL).rstrip("/") + reverse("portal:invitation", args=[token])
 
 
 @transaction.atomic
-def invite_researchers(request: ReasonedRequest, *, actor: Actor, base_url: str, resend: bool = False) -> int:
+def invite_researchers(
+    request: ReasonedRequest, *, actor: Actor, base_url: str | None = None, resend: bool = False
+) -> int:
     """Link named researchers who have an account, and e-mail the others an invitation link. Atomic.
 
     Returns how many invitations were sent. ``resend`` sends a new link to those already invited

@@ -16,7 +16,7 @@ from moderation_data.exports.models import Export, ExportChunk
 from moderation_data.exports.services import expire_exports, export_storage
 from moderation_data.releases.selectors import codebook_fields
 from platform_api.models import AccessEvent
-from researchers.quotas import usage_today
+from researchers.quotas import export_allowance, usage_today
 from tests.api_fixtures import make_research_client
 from tests.moderation_data.exports_support import (
     EXPORT_DIR,
@@ -56,6 +56,10 @@ FIELDS = ["decision_id", "account_id", "decided_on", "policy", "content_type", "
 
 def error_code(response) -> str:
     return response.json()["error"]["code"]
+
+
+def allowance_used(grant) -> int:
+    return export_allowance(grant)["used"]
 
 
 def records_charged(grant) -> int:
@@ -144,21 +148,23 @@ def test_concurrent_requests_never_exceed_the_concurrent_export_limit(release):
     statuses = _concurrent_posts(client, 8)
     assert sorted(statuses) == [202, 202] + [429] * 6
     assert Export.objects.filter(grant=client.grant).count() == 2
-    assert records_charged(client.grant) == 2 * Export.objects.first().expected_rows
+    assert allowance_used(client.grant) == 2 * Export.objects.first().expected_rows
 
 
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_requests_never_exceed_the_record_quota(release):
+def test_concurrent_requests_never_exceed_the_export_allowance(release):
     client = make_research_client(
-        **{**GENEROUS, "records_per_day": 2 * release.row_count + 10, "concurrent_exports": 9}
+        **{**GENEROUS, "export_rows_per_month": 2 * release.row_count + 10, "concurrent_exports": 9}
     )
     statuses = _concurrent_posts(client, 8)
     assert sorted(statuses) == [202, 202] + [429] * 6
-    assert records_charged(client.grant) == 2 * release.row_count
+    assert allowance_used(client.grant) == 2 * release.row_count
     refused = client.post(EXPORTS, {"dataset": "moderation-decisions", "format": "csv"})
     assert (refused.status_code, error_code(refused)) == (429, "quota_exceeded")
     assert int(refused["Retry-After"]) >= 1
-    assert records_charged(client.grant) == 2 * release.row_count
+    assert allowance_used(client.grant) == 2 * release.row_count
+    # Exports never spent the daily record quota.
+    assert records_charged(client.grant) == 0
 
 
 def _concurrent_posts(client, n: int) -> list[int]:
@@ -183,26 +189,57 @@ def _concurrent_posts(client, n: int) -> list[int]:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_an_export_larger_than_the_remaining_quota_is_refused_before_queueing(release):
-    client = make_research_client(records_per_day=release.row_count - 1)
+def test_an_export_larger_than_the_remaining_allowance_is_refused_saying_how_to_ask_for_more(release, settings):
+    settings.ACCESS_REQUESTS_EMAIL = "data-access@platform.example"
+    client = make_research_client(export_rows_per_month=release.row_count - 1)
     response = request_export(client, format="parquet")
     assert (response.status_code, error_code(response)) == (429, "quota_exceeded")
+    error = response.json()["error"]
+    assert "data-access@platform.example" in error["message"] and "export allowance" in error["message"]
+    assert error["detail"]["window"] == "export_rows_month"
+    assert error["detail"]["limit"] == release.row_count - 1
+    assert error["detail"]["remaining"] == release.row_count - 1
+    assert error["detail"]["rows"] == release.row_count
+    assert error["detail"]["reset_at"].endswith("T00:00:00Z")
+    assert int(response["Retry-After"]) == error["detail"]["reset_in"] >= 1
     assert not Export.objects.exists()
+    assert allowance_used(client.grant) == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_whole_release_can_be_exported_whatever_the_daily_record_quota(release):
+    # Ten records a day would take the pages months; the export allowance is separate.
+    client = make_research_client(records_per_day=10)
+    response = request_export(client, format="csv")
+    assert response.status_code == 202, response.content
+    assert response.json()["manifest"]["release"] == release.version
+    assert allowance_used(client.grant) == release.row_count
     assert records_charged(client.grant) == 0
+    me = client.get("/api/v1/me").json()
+    assert me["quotas"]["export_rows_per_month"] == client.grant.export_rows_per_month
+    assert me["export_allowance"]["used"] == release.row_count
+    usage = client.get("/api/v1/usage").json()
+    assert usage["export_allowance"]["remaining"] == client.grant.export_rows_per_month - release.row_count
+    # The portal's grant page shows the allowance and what this month's exports used of it.
+    portal = Client()
+    portal.force_login(client.grant.application.principal_researcher.user)
+    page = portal.get("/portal/grants/").content.decode()
+    assert f"{client.grant.export_rows_per_month} export rows/month" in page
+    assert f"{release.row_count} export rows this month" in page
 
 
 @pytest.mark.django_db(transaction=True)
 def test_a_cancelled_export_refunds_its_reservation(release):
     client = make_research_client(**GENEROUS)
     export_id = request_export(client, format="csv").json()["id"]
-    assert records_charged(client.grant) == release.row_count
+    assert allowance_used(client.grant) == release.row_count
     response = client.http.delete(f"{EXPORTS}/{export_id}", HTTP_AUTHORIZATION=f"Bearer {client.token}")
     assert response.status_code == 200
     assert response.json()["status"] == "cancelled"
-    assert records_charged(client.grant) == 0
+    assert allowance_used(client.grant) == 0
     again = client.http.delete(f"{EXPORTS}/{export_id}", HTTP_AUTHORIZATION=f"Bearer {client.token}")
     assert again.json()["status"] == "cancelled"
-    assert records_charged(client.grant) == 0
+    assert allowance_used(client.grant) == 0
     status, _, response = download(client, export_id)
     assert (status, error_code(response)) == (410, "gone")
 
@@ -332,7 +369,7 @@ def test_bad_input_is_refused_in_the_error_envelope(release, researcher, body, c
     assert error_code(response) == code
     assert response.json()["error"]["request_id"]
     assert not Export.objects.exists()
-    assert records_charged(researcher.grant) == 0
+    assert allowance_used(researcher.grant) == 0
 
 
 @pytest.mark.django_db
@@ -372,7 +409,7 @@ def test_every_export_request_is_an_audit_event(release, researcher):
 
 
 @pytest.mark.django_db
-def test_admin_lists_exports_and_cancels_them_with_a_refund(release, researcher, admin_client):
+def test_admin_lists_exports_and_cancels_them_refunding_the_allowance(release, researcher, admin_client):
     export_id = request_export(researcher, format="parquet").json()["id"]
     page = admin_client.get("/admin/moderation_data/export/")
     assert page.status_code == 200
@@ -382,7 +419,7 @@ def test_admin_lists_exports_and_cancels_them_with_a_refund(release, researcher,
     )
     assert response.status_code == 302
     assert Export.objects.get(pk=export_id).status == "cancelled"
-    assert Export.objects.get(pk=export_id).quota_refunded
+    assert allowance_used(researcher.grant) == 0
 
 
 def test_export_tasks_are_acked_late_and_requeued_if_their_worker_dies():
@@ -398,3 +435,27 @@ def test_export_tasks_are_acked_late_and_requeued_if_their_worker_dies():
     assert app.conf.broker_transport_options["visibility_timeout"] > time_limit
     schedule = {entry["task"] for entry in app.conf.beat_schedule.values()}
     assert {"moderation_data.expire_exports", "moderation_data.requeue_stuck_exports"} <= schedule
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parquet_files_carry_release_sha256_codebook_query_and_key_version_as_metadata(export_worker, release):
+    import io
+    import json
+
+    import pyarrow.parquet as pq
+
+    client = make_research_client(**GENEROUS)
+    body = wait_for_export(client, request_export(client, format="parquet", query=QUERY).json()["id"])
+    _, content, _ = download(client, body["id"])
+    metadata = pq.ParquetFile(io.BytesIO(content)).schema_arrow.metadata
+    assert metadata[b"moderation_research.release"] == release.version.encode()
+    assert metadata[b"moderation_research.release_sha256"] == release.sha256.encode()
+    assert metadata[b"moderation_research.codebook_version"] == release.codebook_version.encode()
+    assert metadata[b"moderation_research.pseudonym_key_version"] == str(release.pseudonym_key_version).encode()
+    assert json.loads(metadata[b"moderation_research.query"]) == QUERY
+    assert b"sha256 " + release.sha256.encode() in metadata[b"moderation_research.citation"]
+    manifest = json.loads(metadata[b"moderation_research.manifest"])
+    assert manifest["citation_metadata"]["version"] == release.version
+    # The manifest the API shows carries the same citation.
+    assert body["manifest"]["citation"] == manifest["citation"]
+    assert body["manifest"]["citation_metadata"]["sha256"] == release.sha256

@@ -2,7 +2,7 @@
 
 A slowed-down worker (EXPORT_TEST_CHUNK_DELAY) writes an export in chunks; once one chunk is done
 and another is being written, the worker's pool child (or the whole worker) is killed. The export
-must still end ``ready`` exactly once, with the same bytes as a clean run, the record quota charged
+must still end ``ready`` exactly once, with the same bytes as a clean run, the export allowance charged
 once, and the file endpoint, polled throughout, must only ever answer 409 or the complete file.
 """
 
@@ -20,7 +20,7 @@ from django.db import connection
 
 from moderation_data.exports.models import Export, ExportChunk
 from moderation_data.exports.tasks import requeue_stuck_exports_task
-from researchers.quotas import usage_today
+from researchers.quotas import export_allowance
 from tests.api_fixtures import build_published_release, make_research_client
 from tests.moderation_data.exports_support import (
     EXPORT_DIR,
@@ -125,7 +125,7 @@ def big_release(django_db_setup, django_db_blocker):
 def test_an_export_survives_its_pool_child_being_killed_and_completes_exactly_once(big_release):
     client = make_research_client(**GENEROUS)
     clean = clean_run(client, "parquet")
-    charged = usage_today(client.grant)["records"]
+    charged = export_allowance(client.grant)["used"]
     worker = start_worker(**SLOW)
     try:
         export_id = request_export(client, format="parquet").json()["id"]
@@ -142,13 +142,13 @@ def test_an_export_survives_its_pool_child_being_killed_and_completes_exactly_on
         worker.stop()
     assert_exactly_once(export_id, body, clean, answers)
     assert ExportChunk.objects.get(export_id=export_id, index=killed_chunk).attempts == 2
-    assert usage_today(client.grant)["records"] == charged + big_release.row_count
+    assert export_allowance(client.grant)["used"] == charged + big_release.row_count
 
 
 def test_an_export_survives_its_whole_worker_being_killed_and_completes_exactly_once(big_release):
     client = make_research_client(**GENEROUS)
     clean = clean_run(client, "csv")
-    charged = usage_today(client.grant)["records"]
+    charged = export_allowance(client.grant)["used"]
     worker = start_worker(**SLOW)
     replacement = None
     try:
@@ -175,13 +175,13 @@ def test_an_export_survives_its_whole_worker_being_killed_and_completes_exactly_
             replacement.stop()
     assert_exactly_once(export_id, body, clean, answers)
     assert ExportChunk.objects.get(export_id=export_id, index=killed_chunk).attempts == 2
-    assert usage_today(client.grant)["records"] == charged + big_release.row_count
+    assert export_allowance(client.grant)["used"] == charged + big_release.row_count
 
 
 # ----------------------------------------------------------------------------- faults and parallelism
 
 
-def test_a_failed_export_refunds_its_reservation_and_says_why(big_release):
+def test_a_failed_export_refunds_its_allowance_and_says_why(big_release):
     client = make_research_client(**GENEROUS)
     worker = start_worker(EXPORT_TEST_FAULT="fail")
     try:
@@ -190,7 +190,7 @@ def test_a_failed_export_refunds_its_reservation_and_says_why(big_release):
     finally:
         worker.stop()
     assert "failed" in body["error"] and "Traceback" not in body["error"]
-    assert usage_today(client.grant)["records"] == 0
+    assert export_allowance(client.grant)["used"] == 0
     assert not (EXPORT_DIR / "parts" / export_id).exists()
     assert not (EXPORT_DIR / "tmp" / export_id).exists()
 

@@ -9,6 +9,7 @@ PRODUCTION_ENV = {
     "DJANGO_ALLOWED_HOSTS": "research-api.example.org",
     "PSEUDONYM_KEY": "production-like-pseudonym-master-key-0f1e2d3c4b5a",
     "EMAIL_URL": "smtp+tls://mailer:pw@smtp.example.org",
+    "PUBLIC_BASE_URL": "https://research-api.example.org",
 }
 
 
@@ -26,6 +27,14 @@ def test_check_deploy_is_clean_with_production_settings():
     result = run_manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION_ENV)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues" in result.stdout
+
+
+def test_check_deploy_warns_while_public_base_url_is_the_development_default():
+    env = {**PRODUCTION_ENV}
+    env.pop("PUBLIC_BASE_URL")
+    result = run_manage("check", "--deploy", "--fail-level", "WARNING", env=env)
+    assert result.returncode != 0
+    assert "platform_api.W001" in result.stdout + result.stderr
 
 
 def test_production_refuses_to_start_without_a_secret_key():

@@ -203,6 +203,7 @@ def test_a_grant_is_editable_and_the_change_is_recorded(staff_client, issued):
             "requests_per_day": 500,
             "records_per_day": 5000,
             "concurrent_exports": 1,
+            "export_rows_per_month": 2_000_000,
             "history-TOTAL_FORMS": 0,
             "history-INITIAL_FORMS": 0,
         },
@@ -210,6 +211,7 @@ def test_a_grant_is_editable_and_the_change_is_recorded(staff_client, issued):
     assert response.status_code == 302, response.context["adminform"].form.errors if response.context else ""
     grant.refresh_from_db()
     assert grant.modality == "records" and grant.requests_per_minute == 30 and grant.concurrent_exports == 1
+    assert grant.export_rows_per_month == 2_000_000
     assert [d.pk for d in grant.datasets.all()] == [datasets[0].pk]
     assert grant.history.last().kind == "updated"
 

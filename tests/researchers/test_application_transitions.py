@@ -96,6 +96,7 @@ def test_approval_issues_one_grant_with_the_requested_terms_and_a_confidential_c
         "requests_per_day": 1000,
         "records_per_day": 100_000,
         "concurrent_exports": 2,
+        "export_rows_per_month": 10_000_000,
     }
     assert grant.project_id == str(application.pk)
     client = grant.oauth_client

@@ -80,18 +80,31 @@ def test_grant_access_prints_plain_text_without_json():
     assert "client_id: " in out.getvalue() and "client_secret: " in out.getvalue()
 
 
-def test_seed_demo_is_idempotent_and_prints_fresh_working_credentials(client):
+def test_seed_demo_is_idempotent_and_keeps_the_demo_clients_secret(client, tmp_path, monkeypatch):
+    from platform_api.management.commands import seed_demo
+
+    saved = tmp_path / "demo-client.json"
+    monkeypatch.setattr(seed_demo, "demo_client_file", lambda: saved)
     ensure_datasets()
     first = run("seed_demo", "--rows", "0")
+    token = obtain_token(client, first["client_id"], first["client_secret"])
+    assert token.status_code == 200
     second = run("seed_demo", "--rows", "0")
-    assert first["client_id"] == second["client_id"]
-    assert first["client_secret"] != second["client_secret"]
+    # The same credentials, so a saved notebook keeps working; its token too (nothing was rotated).
+    assert (second["client_id"], second["client_secret"]) == (first["client_id"], first["client_secret"])
+    assert json.loads(saved.read_text()) == {"client_id": first["client_id"], "client_secret": first["client_secret"]}
+    assert saved.stat().st_mode & 0o777 == 0o600
     assert {"admin_username", "admin_password", "client_id", "client_secret"} <= set(second)
     assert AccessGrant.objects.count() == 1
     grant = AccessGrant.objects.get()
     assert grant.modality == "records_and_exports"
     assert grant.datasets.count() == len(ensure_datasets())
-    response = obtain_token(client, second["client_id"], second["client_secret"])
-    assert response.status_code == 200
-    assert "exports" in response.json()["scope"].split()
+    assert "exports" in token.json()["scope"].split()
+    me = client.get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {token.json()['access_token']}")
+    assert me.status_code == 200
+    # Without the saved file (e.g. `make wipe`), a fresh secret is issued and the old one stops working.
+    saved.unlink()
+    third = run("seed_demo", "--rows", "0")
+    assert third["client_secret"] != first["client_secret"]
+    assert obtain_token(client, third["client_id"], third["client_secret"]).status_code == 200
     assert obtain_token(client, first["client_id"], first["client_secret"]).status_code == 401

@@ -216,6 +216,7 @@ def grant_form(grant: AccessGrant, **overrides) -> dict:
         "requests_per_day": grant.requests_per_day,
         "records_per_day": grant.records_per_day,
         "concurrent_exports": grant.concurrent_exports,
+        "export_rows_per_month": grant.export_rows_per_month,
         "data_from": grant.data_from.isoformat() if grant.data_from else "",
         "data_until": grant.data_until.isoformat() if grant.data_until else "",
         "data_fields": ",".join(grant.data_fields),

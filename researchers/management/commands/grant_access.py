@@ -36,6 +36,7 @@ class Command(BaseCommand):
         parser.add_argument("--requests-per-day", type=_positive)
         parser.add_argument("--records-per-day", type=_positive)
         parser.add_argument("--concurrent-exports", type=_positive)
+        parser.add_argument("--export-rows-per-month", type=_positive, help="the export allowance (default 10000000)")
         parser.add_argument("--organisation", default="", help="organisation of a new researcher")
         parser.add_argument("--country", default="", help="two-letter country code of a new researcher")
         parser.add_argument("--json", action="store_true", help="print the credentials as JSON")

@@ -198,7 +198,7 @@ DROP FUNCTION IF EXISTS researchers_refuse(text);
 class Migration(migrations.Migration):
     dependencies = [
         ("moderation_data", "0100_exports"),
-        ("researchers", "0001_initial"),
+        ("researchers", "0002_export_allowance"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -1,0 +1,21 @@
+"""System checks of the platform's own settings (``manage.py check --deploy``)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.checks import Tags, Warning, register
+
+
+@register(Tags.security, deploy=True)
+def public_base_url_is_set(app_configs=None, **kwargs) -> list[Warning]:
+    """E-mails and release citations need the platform's real address (README.md, Configuration)."""
+    if settings.PUBLIC_BASE_URL == settings.PUBLIC_BASE_URL_DEFAULT:
+        return [
+            Warning(
+                "PUBLIC_BASE_URL is the development default; e-mails and release citations would link to it.",
+                hint="Set PUBLIC_BASE_URL to the address researchers reach the platform at, e.g. "
+                "https://research.example.org.",
+                id="platform_api.W001",
+            )
+        ]
+    return []
