@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from pyld import jsonld
 from rdflib import RDF, Graph, Literal, Namespace, URIRef
-from rdflib.namespace import DCTERMS, FOAF, XSD
+from rdflib.namespace import DCTERMS, FOAF
 
 from moderation_data.catalog.models import Dataset
 from moderation_data.ingest.demo import generate_demo_data
@@ -22,6 +22,7 @@ from tests.api_fixtures import build_published_release
 URL = "/api/v1/public/catalogue"
 DCAT = Namespace("http://www.w3.org/ns/dcat#")  # DCAT 3 (rdflib's closed namespace is DCAT 2)
 SPDX = Namespace("http://spdx.org/rdf/terms#")
+XSD = Namespace("http://www.w3.org/2001/XMLSchema#")
 ADMS = Namespace("http://www.w3.org/ns/adms#")
 SHAPES = Path(__file__).resolve().parent / "data" / "dcat_ap_shapes.ttl"
 pytestmark = pytest.mark.django_db
