@@ -61,7 +61,8 @@ RATELIMIT_KEY_PREFIX = env_str("RATELIMIT_KEY_PREFIX", f"{CACHES['default']['KEY
 
 # --------------------------------------------------------------------------- applications
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Django's admin with the platform's site (name, read-only pages): platform_api.admin_site.
+    "platform_api.admin_site.PlatformAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -104,6 +105,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "platform_api.context_processors.site",
             ],
         },
     },
@@ -193,6 +195,12 @@ PROVIDER_NAME = env_str("PROVIDER_NAME", "Moderation research platform")
 # The public data catalogue (docs/catalogue.md): who publishes the data, and whom to ask about it.
 CATALOGUE_PUBLISHER = env_str("CATALOGUE_PUBLISHER", PROVIDER_NAME)
 CATALOGUE_CONTACT_EMAIL = env_str("CATALOGUE_CONTACT_EMAIL", DEFAULT_FROM_EMAIL)
+
+# --------------------------------------------------------------------------- portal and admin
+# The name researchers and staff see: portal header, admin header, e-mail subjects.
+SITE_NAME = env_str("SITE_NAME", "Research data access")
+# How long an e-mail verification link works.
+EMAIL_VERIFICATION_MAX_AGE_DAYS = env_int("EMAIL_VERIFICATION_MAX_AGE_DAYS", 7, min_value=1)
 
 # --------------------------------------------------------------------------- API
 REST_FRAMEWORK = {

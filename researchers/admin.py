@@ -184,6 +184,9 @@ class ApplicationTransitionInline(admin.TabularInline):
     def has_change_permission(self, request, obj=None) -> bool:
         return False
 
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
 
 @admin.register(ResearchApplication)
 class ResearchApplicationAdmin(ReviewActionsMixin, admin.ModelAdmin):
@@ -204,7 +207,7 @@ class ResearchApplicationAdmin(ReviewActionsMixin, admin.ModelAdmin):
         (None, {"fields": ("title", "status", "organisation", "principal_researcher", "team_members")}),
         (
             "Research",
-            {"fields": ("public_summary", "research_questions", "methodology", "systemic_risk_areas")},
+            {"fields": ("public_summary", "research_questions", "methodology", "systemic_risk_area_names")},
         ),
         (
             "Ethics and independence",
@@ -248,6 +251,10 @@ class ResearchApplicationAdmin(ReviewActionsMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+    @admin.display(description="Systemic-risk areas")
+    def systemic_risk_area_names(self, obj: ResearchApplication) -> str:
+        return ", ".join(obj.systemic_risk_labels()) or "—"
 
     @admin.display(description="Grant")
     def grant_link(self, obj: ResearchApplication) -> str:
@@ -320,6 +327,9 @@ class GrantEventInline(admin.TabularInline):
         return False
 
     def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
 
@@ -470,8 +480,9 @@ class OrganisationAdmin(admin.ModelAdmin):
 
 @admin.register(Researcher)
 class ResearcherAdmin(admin.ModelAdmin):
-    list_display = ("__str__", "organisation", "country", "orcid")
-    list_filter = ("country",)
+    list_display = ("__str__", "organisation", "country", "orcid", "email_verified_at")
+    list_filter = ("country", ("email_verified_at", admin.EmptyFieldListFilter))
+    readonly_fields = ("email_verified_at", "verification_sent_at")
     search_fields = ("user__email", "user__last_name", "orcid", "organisation__name")
     list_select_related = ("user", "organisation")
     raw_id_fields = ("user",)

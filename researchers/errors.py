@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from platform_api.errors import Conflict
+from platform_api.errors import Conflict, InvalidRequest, PermissionDeniedError
 
 
 class InvalidTransition(Conflict):
@@ -15,3 +15,18 @@ class InvalidTransition(Conflict):
         )
         self.current = current
         self.target = target
+
+
+class EmailNotVerified(PermissionDeniedError):
+    """Applications are submitted only from a verified address (docs/vetting.md)."""
+
+    default_message = (
+        "Confirm your e-mail address before submitting: open the link we e-mailed you, or ask for a new one."
+    )
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message, detail={"email": ["Not verified yet."]})
+
+
+class VerificationLinkInvalid(InvalidRequest):
+    default_message = "This verification link is invalid or outdated; log in and ask for a new one."

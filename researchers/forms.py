@@ -5,17 +5,22 @@ from __future__ import annotations
 from django import forms
 from django.contrib.auth import get_user_model, password_validation
 from django.contrib.auth.forms import AuthenticationForm
+from django.urls import NoReverseMatch, reverse
 
 from moderation_data.catalog.models import Dataset
 from researchers.models import (
-    COUNTRY_CODE,
+    Modality,
     Organisation,
     ResearchApplication,
     SystemicRisk,
+    country_choices,
     today,
     validate_orcid,
 )
 from researchers.services import APPLICATION_FIELDS
+
+# The URL name of a dataset's human-readable codebook page among the portal's documentation pages.
+CODEBOOK_URL_NAME = "docs:codebook"
 
 
 class AccessibleFormMixin:
@@ -50,14 +55,34 @@ class DatasetsField(forms.ModelMultipleChoiceField):
         return obj.title
 
 
-class CountryField(forms.CharField):
-    """A two-letter country code; lower case is accepted and stored upper case."""
+def codebook_url(dataset: Dataset) -> str | None:
+    """The portal page documenting a dataset's fields, or None where the docs pages are not installed."""
+    try:
+        return reverse(CODEBOOK_URL_NAME, args=[dataset.slug])
+    except NoReverseMatch:
+        return None
+
+
+class DatasetCheckboxes(forms.CheckboxSelectMultiple):
+    """Each dataset's checkbox with its description and a link to its codebook (researchers choose knowingly)."""
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        dataset = getattr(value, "instance", None)
+        option["description"] = dataset.description if dataset else ""
+        option["codebook_url"] = codebook_url(dataset) if dataset else None
+        option["slug"] = dataset.slug if dataset else ""
+        if dataset and option["attrs"].get("id"):
+            option["attrs"]["aria-describedby"] = f"{option['attrs']['id']}_description"
+        return option
+
+
+class CountryField(forms.TypedChoiceField):
+    """A country chosen by its name (stored as its ISO 3166-1 alpha-2 code)."""
 
     def __init__(self, **kwargs) -> None:
-        super().__init__(max_length=2, validators=[COUNTRY_CODE], **kwargs)
-
-    def to_python(self, value):
-        return super().to_python(value).strip().upper()
+        super().__init__(choices=[("", "Choose a country"), *country_choices()], **kwargs)
+        self.widget.attrs.setdefault("autocomplete", "country")
 
 
 class LoginForm(AccessibleFormMixin, AuthenticationForm):
@@ -93,9 +118,9 @@ class RegistrationForm(AccessibleFormMixin, forms.Form):
         label="Research organisation", max_length=200, help_text="Your university or institute (DSA Art. 2 CDSM)."
     )
     organisation_type = forms.ChoiceField(label="Type of organisation", choices=Organisation.Type.choices)
-    organisation_country = CountryField(label="Organisation's country", help_text="Two letters, e.g. DE.")
+    organisation_country = CountryField(label="Organisation's country")
     affiliation = forms.CharField(required=False, max_length=200, help_text="Department, institute or position.")
-    country = CountryField(label="Your country", help_text="Two letters, e.g. FR.")
+    country = CountryField(label="Your country", help_text="Where you work.")
 
     def clean_email(self) -> str:
         email = self.cleaned_data["email"].lower()
@@ -119,13 +144,6 @@ class RegistrationForm(AccessibleFormMixin, forms.Form):
             except forms.ValidationError as exc:
                 self.add_error("password1", exc)
         return data
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        for name in ("organisation_country", "country"):
-            self.fields[name].widget.attrs.update(
-                {"size": 3, "autocomplete": "country", "style": "text-transform: uppercase"}
-            )
 
 
 def _input_widgets() -> dict:
@@ -155,7 +173,13 @@ class ApplicationForm(AccessibleFormMixin, forms.ModelForm):
         required=False,
         help_text="The DSA Art. 34 risks your research concerns.",
     )
-    datasets_requested = DatasetsField(label="Datasets requested", queryset=Dataset.objects.active(), required=False)
+    datasets_requested = DatasetsField(
+        label="Datasets requested",
+        queryset=Dataset.objects.active(),
+        required=False,
+        widget=DatasetCheckboxes,
+        help_text="Each dataset's codebook lists its fields and values.",
+    )
 
     class Meta:
         model = ResearchApplication
@@ -184,6 +208,20 @@ class ApplicationForm(AccessibleFormMixin, forms.ModelForm):
         self.submitting = submitting
         if self.instance.pk:
             self.initial.setdefault("systemic_risk_areas", self.instance.systemic_risk_areas)
+        else:
+            self.initial.setdefault("modality_requested", Modality.RECORDS)
+        # "Save draft" needs only a title; "Submit" needs what a reviewer needs (the same list the
+        # submit service checks). Labels say which fields a submission needs either way.
+        for name in ResearchApplication.REQUIRED_TO_SUBMIT:
+            self.fields[name].required = submitting
+            self.fields[name].required_to_submit = True
+        for name in ("systemic_risk_areas", "datasets_requested", "independence_declaration"):
+            self.fields[name].required_to_submit = True
+        # Pre-selected in the page; a draft posted without it gets the default.
+        self.fields["modality_requested"].required = False
+
+    def clean_modality_requested(self) -> str:
+        return self.cleaned_data.get("modality_requested") or Modality.RECORDS
 
     def clean_ethics_approval_date(self):
         value = self.cleaned_data.get("ethics_approval_date")

@@ -19,6 +19,20 @@ from django.utils import timezone
 EXPORTS_SCOPE = "exports"
 
 COUNTRY_CODE = RegexValidator(r"^[A-Z]{2}$", "Use the two-letter ISO 3166 country code, e.g. DE.")
+# Not an ISO 3166-1 country but "exceptionally reserved" for the European Union: EU-level bodies use it.
+EUROPEAN_UNION = ("EU", "European Union (EU-level body)")
+
+
+def country_choices() -> list[tuple[str, str]]:
+    """ISO 3166-1 alpha-2 codes with their English names, sorted by name (plus ``EU``)."""
+    from django_countries import countries
+
+    return [(code, str(name)) for code, name in countries] + [EUROPEAN_UNION]
+
+
+def country_name(code: str) -> str:
+    """The name of a country code (the code itself if it is not a known one)."""
+    return dict(country_choices()).get(code, code)
 
 
 def orcid_checksum_ok(orcid: str) -> bool:
@@ -53,7 +67,7 @@ class Organisation(models.Model):
         OTHER = "other", "Other"
 
     name = models.CharField(max_length=200, unique=True)
-    country = models.CharField(max_length=2, validators=[COUNTRY_CODE])
+    country = models.CharField(max_length=2, choices=country_choices, validators=[COUNTRY_CODE])
     type = models.CharField(max_length=32, choices=Type.choices)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -73,7 +87,11 @@ class Researcher(models.Model):
     )
     organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="researchers")
     affiliation = models.CharField(max_length=200, blank=True, help_text="Department, institute or position")
-    country = models.CharField(max_length=2, validators=[COUNTRY_CODE])
+    country = models.CharField(max_length=2, choices=country_choices, validators=[COUNTRY_CODE])
+    # Set when the researcher opened the signed link we e-mailed (or reset their password by e-mail):
+    # applications can be submitted only then (docs/vetting.md).
+    email_verified_at = models.DateTimeField("e-mail verified at", null=True, blank=True)
+    verification_sent_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -88,6 +106,10 @@ class Researcher(models.Model):
     @property
     def display_name(self) -> str:
         return self.user.get_full_name() or self.user.email or self.user.username
+
+    @property
+    def email_verified(self) -> bool:
+        return self.email_verified_at is not None
 
 
 class Modality(models.TextChoices):
@@ -128,13 +150,24 @@ class ResearchApplication(models.Model):
         WITHDRAWN = "withdrawn", "Withdrawn"
 
     EDITABLE = (Status.DRAFT, Status.INFO_REQUESTED)
+    # What a submission needs beyond the title (a draft may leave them empty).
+    REQUIRED_TO_SUBMIT = (
+        "public_summary",
+        "research_questions",
+        "methodology",
+        "data_security_measures",
+        "start_date",
+        "end_date",
+    )
     WITHDRAWABLE = (Status.DRAFT, Status.SUBMITTED, Status.UNDER_REVIEW, Status.INFO_REQUESTED)
     DECIDABLE = (Status.SUBMITTED, Status.UNDER_REVIEW)
 
+    # A draft may be saved with only its title; submit_application checks everything else
+    # (REQUIRED_TO_SUBMIT), so the database allows blanks and empty dates.
     title = models.CharField(max_length=300)
-    public_summary = models.TextField(help_text="Published if the application is approved.")
-    research_questions = models.TextField()
-    methodology = models.TextField()
+    public_summary = models.TextField(blank=True, help_text="Published if the application is approved.")
+    research_questions = models.TextField(blank=True)
+    methodology = models.TextField(blank=True)
     systemic_risk_areas = ArrayField(models.CharField(max_length=40, choices=SystemicRisk.choices), default=list)
     organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="applications")
     principal_researcher = models.ForeignKey(Researcher, on_delete=models.PROTECT, related_name="applications")
@@ -147,11 +180,12 @@ class ResearchApplication(models.Model):
         default=False, help_text="Independent of commercial interests (DSA Art. 40(8)(c))."
     )
     conflicts_of_interest = models.TextField(blank=True)
-    data_security_measures = models.TextField()
+    data_security_measures = models.TextField(blank=True)
     datasets_requested = models.ManyToManyField("moderation_data.Dataset", related_name="+", blank=True)
-    modality_requested = models.CharField(max_length=32, choices=Modality.choices, default=Modality.AGGREGATE)
-    start_date = models.DateField()
-    end_date = models.DateField()
+    # Row-level records: the modality whose grant every data endpoint serves today.
+    modality_requested = models.CharField(max_length=32, choices=Modality.choices, default=Modality.RECORDS)
+    start_date = models.DateField(null=True, blank=True)
+    end_date = models.DateField(null=True, blank=True)
 
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT, db_index=True)
     submitted_at = models.DateTimeField(null=True, blank=True, db_index=True)
@@ -177,6 +211,11 @@ class ResearchApplication(models.Model):
     @property
     def is_withdrawable(self) -> bool:
         return self.status in self.WITHDRAWABLE
+
+    def systemic_risk_labels(self) -> list[str]:
+        """The systemic-risk areas as their names (DSA Art. 34), not their keys."""
+        labels = dict(SystemicRisk.choices)
+        return [str(labels.get(key, key)) for key in self.systemic_risk_areas]
 
     @property
     def latest_information_request(self) -> ApplicationTransition | None:

@@ -35,7 +35,7 @@ urlpatterns = [
     ),
     path(
         "password-reset/<uidb64>/<token>/",
-        auth_views.PasswordResetConfirmView.as_view(
+        views.PasswordResetConfirmView.as_view(
             template_name="portal/password_reset_confirm.html",
             success_url=reverse_lazy("portal:password_reset_complete"),
         ),
@@ -51,6 +51,10 @@ urlpatterns = [
     path("applications/<int:pk>/edit/", views.application_edit, name="application_edit"),
     path("applications/<int:pk>/submit/", views.application_submit, name="application_submit"),
     path("applications/<int:pk>/withdraw/", views.application_withdraw, name="application_withdraw"),
+    path("verify-email/<str:token>/", views.verify_email, name="verify_email"),
+    path("verify-email/", views.resend_verification, name="resend_verification"),
+    path("dashboard/", views.dashboard, name="dashboard"),
+    path("exports/<uuid:export_id>/download/", views.export_download, name="export_download"),
     path("grants/", views.grants, name="grants"),
     path("grants/<int:pk>/credentials/", views.credentials, name="credentials"),
     path("grants/<int:pk>/rotate/", views.rotate_secret, name="rotate_secret"),

@@ -7,6 +7,7 @@ import datetime as dt
 from django.db.models import Count, Prefetch, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 
+from moderation_data.exports.models import Export
 from platform_api.models import AccessEvent
 from researchers.models import AccessGrant, ApplicationTransition, ResearchApplication
 from researchers.quotas import export_allowance, usage_today
@@ -32,6 +33,11 @@ def grants_of(user) -> QuerySet[AccessGrant]:
         .prefetch_related("datasets")
         .order_by("-created_at")
     )
+
+
+def exports_of(user) -> QuerySet[Export]:
+    """The exports of a researcher's own grants; another researcher's are simply not found."""
+    return Export.objects.filter(grant__in=AccessGrant.objects.of_user(user)).select_related("release__dataset")
 
 
 def grant_for_api(grant_id: int) -> AccessGrant:

@@ -11,18 +11,22 @@ import datetime as dt
 import logging
 from collections.abc import Iterable
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import check_password
 from django.contrib.auth.models import AbstractBaseUser
+from django.core import signing
 from django.core.mail import send_mail
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 from oauth2_provider.generators import generate_client_secret
 from oauth2_provider.models import AccessToken, get_application_model
 
 from moderation_data.catalog.models import Dataset
 from platform_api.errors import InvalidRequest
-from researchers.errors import InvalidTransition
+from platform_api.links import absolute_url
+from researchers.errors import EmailNotVerified, InvalidTransition, VerificationLinkInvalid
 from researchers.models import (
     AccessGrant,
     ApplicationTransition,
@@ -70,6 +74,10 @@ QUOTA_FIELDS = (
     "export_rows_per_month",
 )
 DATA_LIMIT_FIELDS = ("data_from", "data_until", "data_fields")
+# The signing salt of e-mail verification links (a link for another purpose never verifies an address).
+EMAIL_VERIFICATION_SALT = "researchers.email-verification"
+# A researcher may ask for another verification e-mail once this many seconds have passed.
+VERIFICATION_RESEND_SECONDS = 60
 
 
 # --------------------------------------------------------------------------- email
@@ -81,7 +89,7 @@ def _email_after_commit(user: AbstractBaseUser | None, subject: str, body: str) 
 
     def send() -> None:
         try:
-            send_mail(f"[Research data access] {subject}", body, None, [address])
+            send_mail(f"[{settings.SITE_NAME}] {subject}", body, None, [address])
         except Exception:  # the transition stands; the log says who missed a notification
             logger.exception("could not send notification email", extra={"subject": subject})
 
@@ -92,7 +100,8 @@ def _application_email(application: ResearchApplication, subject: str, message: 
     body = f'Your application "{application.title}" (#{application.pk}): {message}\n'
     if reason:
         body += f"\nMessage from the review team:\n{reason}\n"
-    body += "\nSee its status and history in the researcher portal: /portal/\n"
+    link = absolute_url(reverse("portal:application", args=[application.pk]))
+    body += f"\nSee its status and history in the researcher portal:\n{link}\n"
     _email_after_commit(application.principal_researcher.user, subject, body)
 
 
@@ -100,6 +109,7 @@ def _grant_email(grant: AccessGrant, subject: str, message: str, reason: str = "
     body = f'Your access grant for "{grant.application.title}" (grant #{grant.pk}): {message}\n'
     if reason:
         body += f"\nReason:\n{reason}\n"
+    body += f"\nYour access, credentials and usage:\n{absolute_url(reverse('portal:dashboard'))}\n"
     _email_after_commit(grant.application.principal_researcher.user, subject, body)
 
 
@@ -138,6 +148,77 @@ def get_or_create_organisation(*, name: str, country: str, type: str = Organisat
     if existing:
         return existing
     return Organisation.objects.create(name=name.strip(), country=country.upper(), type=type)
+
+
+# --------------------------------------------------------------------------- e-mail verification
+def email_verification_token(*, researcher: Researcher) -> str:
+    """A signed, expiring token naming the researcher and the address it verifies (nothing is stored)."""
+    return signing.dumps({"r": researcher.pk, "e": researcher.user.email.lower()}, salt=EMAIL_VERIFICATION_SALT)
+
+
+@transaction.atomic
+def send_email_verification(*, researcher: Researcher, force: bool = False) -> bool:
+    """E-mail the researcher a verification link (after commit); at most once a minute unless ``force``. Atomic.
+
+    Returns False, sending nothing, when the address is already verified or a link went out
+    less than a minute ago.
+    """
+    researcher = Researcher.objects.select_for_update().select_related("user").get(pk=researcher.pk)
+    now = timezone.now()
+    if researcher.email_verified:
+        return False
+    recent = researcher.verification_sent_at and (now - researcher.verification_sent_at).total_seconds() < (
+        VERIFICATION_RESEND_SECONDS
+    )
+    if recent and not force:
+        return False
+    researcher.verification_sent_at = now
+    researcher.save(update_fields=["verification_sent_at"])
+    link = absolute_url(reverse("portal:verify_email", args=[email_verification_token(researcher=researcher)]))
+    days = settings.EMAIL_VERIFICATION_MAX_AGE_DAYS
+    _email_after_commit(
+        researcher.user,
+        "Confirm your e-mail address",
+        f"Please confirm that {researcher.user.email} is your address by opening this link "
+        f"(it works for {days} days):\n\n{link}\n\n"
+        "You can submit applications once your address is confirmed. "
+        "If you did not create an account, ignore this message.\n",
+    )
+    return True
+
+
+@transaction.atomic
+def verify_email(*, token: str) -> Researcher:
+    """Mark the address named by a verification link verified; idempotent. Atomic.
+
+    A tampered, expired or outdated link (the account's address changed since) raises
+    :class:`VerificationLinkInvalid` and changes nothing.
+    """
+    try:
+        payload = signing.loads(
+            token, salt=EMAIL_VERIFICATION_SALT, max_age=dt.timedelta(days=settings.EMAIL_VERIFICATION_MAX_AGE_DAYS)
+        )
+    except signing.SignatureExpired:
+        raise VerificationLinkInvalid("This link has expired; log in and ask for a new one.") from None
+    except signing.BadSignature:
+        raise VerificationLinkInvalid() from None
+    researcher = Researcher.objects.select_for_update().select_related("user").filter(pk=payload.get("r")).first()
+    if researcher is None or researcher.user.email.lower() != payload.get("e"):
+        raise VerificationLinkInvalid()
+    return _mark_verified(researcher)
+
+
+@transaction.atomic
+def mark_email_verified(*, researcher: Researcher) -> Researcher:
+    """Record that the researcher proved control of their address by another e-mailed link (password reset)."""
+    return _mark_verified(Researcher.objects.select_for_update().select_related("user").get(pk=researcher.pk))
+
+
+def _mark_verified(researcher: Researcher) -> Researcher:
+    if researcher.email_verified_at is None:
+        researcher.email_verified_at = timezone.now()
+        researcher.save(update_fields=["email_verified_at"])
+    return researcher
 
 
 # --------------------------------------------------------------------------- applications
@@ -201,8 +282,11 @@ def _missing_for_submission(application: ResearchApplication) -> dict[str, list[
         problems["independence_declaration"] = ["The independence declaration is required to submit."]
     if not application.systemic_risk_areas:
         problems["systemic_risk_areas"] = ["Name at least one systemic-risk area the research concerns."]
-    for name in ("title", "public_summary", "research_questions", "methodology", "data_security_measures"):
-        if not getattr(application, name).strip():
+    if not application.title.strip():
+        problems["title"] = ["This field is required to submit."]
+    for name in ResearchApplication.REQUIRED_TO_SUBMIT:
+        value = getattr(application, name)
+        if value is None or (isinstance(value, str) and not value.strip()):
             problems[name] = ["This field is required to submit."]
     return problems
 
@@ -213,6 +297,8 @@ def submit_application(application: ResearchApplication, *, actor: Actor, reason
     application = _locked(application)
     if application.status not in ResearchApplication.EDITABLE:
         raise InvalidTransition(application.status, Status.SUBMITTED)
+    if not application.principal_researcher.email_verified:
+        raise EmailNotVerified()
     answering = application.status == Status.INFO_REQUESTED
     if answering and not reason.strip():
         raise InvalidRequest("Answer the reviewers' request.", detail={"reason": ["An answer is required."]})

@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
+import json
+from urllib.parse import quote
+
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from moderation_data.exports import services as exports
+from moderation_data.exports.models import Export
+from moderation_data.exports.writers import CONTENT_TYPES
+from platform_api.audit import record_access_event
 from platform_api.errors import PlatformError
+from platform_api.middleware import set_log_path
+from researchers import dashboard as dashboards
 from researchers import selectors, services
+from researchers.errors import EmailNotVerified
 from researchers.forms import AnswerForm, ApplicationForm, RegistrationForm, WithdrawForm
 from researchers.models import AccessGrant, Researcher
 from researchers.quotas import export_allowance, usage_today
-
-SECRET_SESSION_KEY = "portal-secret-{pk}"  # noqa: S105 - a session key name, not a secret
 
 
 def _researcher(request: HttpRequest) -> Researcher | None:
@@ -60,10 +70,57 @@ def register(request: HttpRequest) -> HttpResponse:
         except PlatformError as exc:
             _form_errors_from(form, exc)
         else:
+            services.send_email_verification(researcher=researcher)
             login(request, researcher.user, backend="django.contrib.auth.backends.ModelBackend")
-            messages.success(request, "Welcome! Your account is ready; start an application below.")
+            messages.success(
+                request,
+                f"Welcome! We sent a link to {researcher.user.email}: open it to confirm your address. "
+                "You can start an application now and submit it once your address is confirmed.",
+            )
             return redirect("portal:home")
     return render(request, "portal/register.html", {"form": form})
+
+
+@require_GET
+def verify_email(request: HttpRequest, token: str) -> HttpResponse:
+    """The link of the verification e-mail: works logged in or not (e.g. opened on another device)."""
+    set_log_path(request, "/portal/verify-email/…/")  # the access log never holds the token
+    try:
+        researcher = services.verify_email(token=token)
+    except PlatformError as exc:
+        return render(request, "portal/verify_email.html", {"error": exc.message}, status=400)
+    return render(request, "portal/verify_email.html", {"researcher": researcher})
+
+
+@login_required
+@require_POST
+def resend_verification(request: HttpRequest) -> HttpResponse:
+    researcher = _researcher(request)
+    if researcher is None:
+        return render(request, "portal/no_profile.html", status=403)
+    if researcher.email_verified:
+        messages.success(request, "Your address is already confirmed.")
+    elif services.send_email_verification(researcher=researcher):
+        messages.success(request, f"We sent a new link to {researcher.user.email}.")
+    else:
+        messages.error(request, "A link was sent less than a minute ago; please check your inbox (and spam folder).")
+    return redirect(request.POST.get("next") if request.POST.get("next", "").startswith("/portal/") else "portal:home")
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    """Choosing a password from the e-mailed reset link also proves the address is the researcher's."""
+
+    def dispatch(self, *args, **kwargs):
+        if kwargs.get("token") and kwargs["token"] != self.reset_url_token:
+            set_log_path(self.request, f"/portal/password-reset/{kwargs.get('uidb64', '')}/…/")  # not the token
+        return super().dispatch(*args, **kwargs)
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        researcher = getattr(form.user, "researcher", None)
+        if researcher is not None:
+            services.mark_email_verified(researcher=researcher)
+        return response
 
 
 @login_required
@@ -74,6 +131,7 @@ def home(request: HttpRequest) -> HttpResponse:
         request,
         "portal/home.html",
         {
+            "researcher": _researcher(request),
             "applications": selectors.applications_of(request.user),
             "grants": selectors.grants_of(request.user),
         },
@@ -86,12 +144,15 @@ def _own_application(request: HttpRequest, pk: int):
 
 
 def _save_application(request: HttpRequest, form: ApplicationForm, application=None):
-    """Create or update the draft from a valid form; submit it if asked. Returns the application or None."""
-    researcher = _researcher(request)
+    """Save the draft from a valid form, then submit it if asked. Returns the application, or None if not saved.
+
+    Saving and submitting are separate steps: a submission the service refuses (e.g. the address is
+    not confirmed yet) leaves the saved draft in place and says why.
+    """
     try:
         if application is None:
             application = services.create_application(
-                researcher=researcher,
+                researcher=_researcher(request),
                 fields=form.service_fields(),
                 datasets=form.cleaned_data["datasets_requested"],
             )
@@ -102,14 +163,21 @@ def _save_application(request: HttpRequest, form: ApplicationForm, application=N
                 fields=form.service_fields(),
                 datasets=form.cleaned_data["datasets_requested"],
             )
-        if form.submitting and application.status == application.Status.DRAFT:
-            services.submit_application(application, actor=request.user)
-            messages.success(request, "Your application was submitted. We will email you about every step.")
-        else:
-            messages.success(request, "Saved.")
     except PlatformError as exc:
         _form_errors_from(form, exc)
         return None
+    if not (form.submitting and application.status == application.Status.DRAFT):
+        if application.status == application.Status.DRAFT:
+            messages.success(request, "Draft saved. Come back to it at any time; submit it when it is complete.")
+        else:
+            messages.success(request, "Saved.")
+        return application
+    try:
+        services.submit_application(application, actor=request.user)
+    except PlatformError as exc:
+        messages.warning(request, f"Draft saved, but not submitted: {exc.message}")
+    else:
+        messages.success(request, "Your application was submitted. We will email you about every step.")
     return application
 
 
@@ -124,7 +192,11 @@ def application_new(request: HttpRequest) -> HttpResponse:
         application = _save_application(request, form)
         if application is not None:
             return redirect("portal:application", pk=application.pk)
-    return render(request, "portal/application_form.html", {"form": form, "application": None})
+    return render(
+        request,
+        "portal/application_form.html",
+        {"form": form, "application": None, "researcher": _researcher(request)},
+    )
 
 
 @login_required
@@ -140,7 +212,11 @@ def application_edit(request: HttpRequest, pk: int) -> HttpResponse:
         saved = _save_application(request, form, application)
         if saved is not None:
             return redirect("portal:application", pk=pk)
-    return render(request, "portal/application_form.html", {"form": form, "application": application})
+    return render(
+        request,
+        "portal/application_form.html",
+        {"form": form, "application": application, "researcher": _researcher(request)},
+    )
 
 
 @login_required
@@ -159,6 +235,16 @@ def application_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "grant": getattr(application, "grant", None),
         },
     )
+
+
+def _problems_by_label(detail: dict | None) -> str:
+    """A service's per-field problems named by the form's labels ("Public summary: ..."), not by keys."""
+    fields = ApplicationForm().fields
+    parts = []
+    for key, errors in (detail or {}).items():
+        label = fields[key].label if key in fields else key.replace("_", " ").capitalize()
+        parts.append(f"{label}: {' '.join(errors) if isinstance(errors, list) else errors}")
+    return "; ".join(parts)
 
 
 @login_required
@@ -183,9 +269,11 @@ def application_submit(request: HttpRequest, pk: int) -> HttpResponse:
         services.submit_application(
             application, actor=request.user, reason=answer_form.cleaned_data["answer"] if answer_form else ""
         )
+    except EmailNotVerified as exc:
+        messages.error(request, exc.message)
+        return redirect("portal:application", pk=pk)
     except PlatformError as exc:
-        problems = "; ".join(f"{k.replace('_', ' ')}: {' '.join(v)}" for k, v in (exc.detail or {}).items())
-        messages.error(request, f"{exc.message} {problems}".strip())
+        messages.error(request, f"{exc.message} {_problems_by_label(exc.detail)}".strip())
         return redirect("portal:application_edit" if application.is_editable else "portal:application", pk=pk)
     messages.success(request, "Sent. The review continues; we will email you.")
     return redirect("portal:application", pk=pk)
@@ -218,41 +306,137 @@ def grants(request: HttpRequest) -> HttpResponse:
     return render(request, "portal/grants.html", {"rows": rows})
 
 
+@login_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    """The researcher's own dashboard: per grant, credentials' age, usage, exports and readable releases."""
+    if _researcher(request) is None:
+        return render(request, "portal/no_profile.html", status=403)
+    grant_list = list(selectors.grants_of(request.user))
+    return render(
+        request,
+        "portal/dashboard.html",
+        {"dashboards": [dashboards.grant_dashboard(grant) for grant in grant_list], "api_base": _api_base()},
+    )
+
+
+def _api_base() -> str:
+    return settings.PUBLIC_BASE_URL.rstrip("/")
+
+
+def credential_files(*, client_id: str, client_secret: str) -> dict[str, str]:
+    """The credentials as a ``.env`` file (read by ``modresearch.Client.from_env()``) and as JSON."""
+    env = (
+        f"# API credentials for {settings.SITE_NAME}. Keep this file private.\n"
+        f"MODRESEARCH_URL={_api_base()}\n"
+        f"MODRESEARCH_CLIENT_ID={client_id}\n"
+        f"MODRESEARCH_CLIENT_SECRET={client_secret}\n"
+    )
+    as_json = json.dumps({"url": _api_base(), "client_id": client_id, "client_secret": client_secret}, indent=2)
+    return {"env": env, "json": as_json + "\n"}
+
+
+def _credentials_page(request: HttpRequest, grant: AccessGrant, secret: str | None, status: int = 200):
+    """The credentials page; with ``secret`` only as the answer to the POST that created it.
+
+    The secret exists in plaintext only in this response: it is never put in the session, a
+    message, the cache or a log, and the downloads are ``data:`` URLs inside this same page.
+    """
+    context: dict = {"grant": grant, "secret": secret, "api_base": _api_base()}
+    if secret:
+        files = credential_files(client_id=grant.oauth_client.client_id, client_secret=secret)
+        context["env_file"] = files["env"]
+        context["json_file"] = files["json"]
+        context["env_href"] = "data:text/plain;charset=utf-8," + quote(files["env"])
+        context["json_href"] = "data:application/json;charset=utf-8," + quote(files["json"])
+    response = render(request, "portal/credentials.html", context, status=status)
+    response["Cache-Control"] = "no-store, private"
+    response["Pragma"] = "no-cache"
+    return response
+
+
 @never_cache
 @login_required
 @require_http_methods(["GET", "POST"])
 def credentials(request: HttpRequest, pk: int) -> HttpResponse:
-    """Shows client_id always, and a secret exactly once: the session holds it until this page shows it."""
+    """Shows client_id always, and a secret exactly once: in the answer to the POST that issues it."""
     grant = _own_grant(request, pk)
-    key = SECRET_SESSION_KEY.format(pk=grant.pk)
     if request.method == "POST":
         # Only the first secret is collected here; later ones come from an explicit rotation.
         if grant.secret_issued_at is None and grant.is_usable():
             try:
-                request.session[key] = services.rotate_client_secret(
-                    grant, actor=request.user, reason="collected in the portal"
-                )
+                secret = services.rotate_client_secret(grant, actor=request.user, reason="collected in the portal")
             except PlatformError as exc:
                 messages.error(request, exc.message)
+            else:
+                grant.refresh_from_db()
+                return _credentials_page(request, grant, secret)
         return redirect("portal:credentials", pk=grant.pk)
-    secret = request.session.pop(key, None)
-    response = render(request, "portal/credentials.html", {"grant": grant, "secret": secret})
-    response["Cache-Control"] = "no-store"
-    return response
+    return _credentials_page(request, grant, None)
 
 
+@never_cache
 @login_required
 @require_http_methods(["GET", "POST"])
 def rotate_secret(request: HttpRequest, pk: int) -> HttpResponse:
     grant = _own_grant(request, pk)
     if request.method == "POST":
         try:
-            request.session[SECRET_SESSION_KEY.format(pk=grant.pk)] = services.rotate_client_secret(
-                grant, actor=request.user, reason="rotated in the portal"
-            )
+            secret = services.rotate_client_secret(grant, actor=request.user, reason="rotated in the portal")
         except PlatformError as exc:
             messages.error(request, exc.message)
-        else:
-            messages.success(request, "A new secret was issued. The previous one no longer works.")
-        return redirect("portal:credentials", pk=grant.pk)
+            return redirect("portal:credentials", pk=grant.pk)
+        grant.refresh_from_db()
+        return _credentials_page(request, grant, secret)
     return render(request, "portal/rotate.html", {"grant": grant})
+
+
+# --------------------------------------------------------------------------- export files
+@never_cache
+@login_required
+@require_GET
+def export_download(request: HttpRequest, export_id) -> HttpResponse:
+    """A ready export's file for its owner, in the browser (the API's ``/exports/{id}/file`` does the same for scripts).
+
+    The export must belong to one of the researcher's grants, which must still allow exports;
+    every attempt is written to the audit log like an API download.
+    """
+    export = get_object_or_404(
+        selectors.exports_of(request.user).select_related("grant__oauth_client", "release__dataset"), pk=export_id
+    )
+    grant = export.grant
+    problem: tuple[int, str] | None = None
+    if not grant.is_usable() or not grant.allows_exports:
+        problem = (403, "This grant no longer allows downloading exports.")
+    elif exports.is_expired(export):
+        problem = (410, "This export has expired and its file was deleted; request it again.")
+    elif export.status in (Export.Status.FAILED, Export.Status.CANCELLED):
+        problem = (410, f"This export was {export.get_status_display().lower()}; it has no file.")
+    elif export.status != Export.Status.READY:
+        problem = (409, "This export is not ready yet; reload the dashboard in a moment.")
+    status = problem[0] if problem else 200
+    record_access_event(
+        request_id=getattr(request, "request_id", ""),
+        method=request.method,
+        endpoint=request.path,
+        status=status,
+        grant=grant,
+        client_id=grant.oauth_client.client_id,
+        dataset=export.release.dataset.slug,
+        release=export.release.version,
+        query={"export": str(export.pk), "via": "portal"},
+        rows_returned=(export.row_count or 0) if problem is None else 0,
+    )
+    if problem is not None:
+        return render(
+            request, "portal/export_unavailable.html", {"export": export, "message": problem[1]}, status=status
+        )
+    response = FileResponse(
+        exports.export_storage().open(export.file_name, "rb"),
+        as_attachment=True,
+        filename=export.file_name.rsplit("/", 1)[-1],
+        content_type=CONTENT_TYPES[export.format],
+    )
+    response["Content-Length"] = str(export.bytes or 0)
+    response["ETag"] = f'"{export.sha256}"'
+    response["Cache-Control"] = "private, no-store"
+    return response

@@ -23,6 +23,18 @@ class DatasetAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         return ["slug"] if obj else []
 
+    def get_actions(self, request):
+        # No bulk delete: one click must not drop datasets that grants and applications name
+        # (deactivate a dataset instead; an unused one can still be deleted from its page).
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        if obj is not None and (obj.releases.exists() or obj.grants.exists()):
+            return False  # its releases and grants keep it: deactivate it instead
+        return super().has_delete_permission(request, obj)
+
     def get_urls(self):
         return [
             path("<int:pk>/build/", self.admin_site.admin_view(self.build_view), name="moderation_data_dataset_build"),

@@ -384,6 +384,8 @@ def accept_invitation(
         orcid=orcid or named.orcid,
         affiliation=affiliation or named.affiliation,
     )
+    # The link reached this address: that proves it as an e-mail verification link would.
+    researcher = vetting.mark_email_verified(researcher=researcher)
     named.researcher = researcher
     named.accepted_at = timezone.now()
     named.invitation_digest = ""

@@ -4,6 +4,7 @@ import datetime as dt
 
 import factory
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
 from moderation_data.catalog.models import Dataset
 from researchers import services
@@ -46,6 +47,8 @@ class ResearcherFactory(factory.django.DjangoModelFactory):
     country = "DE"
     orcid = ""
     affiliation = "Institute for Platform Studies"
+    # Most tests are about what happens after the address was confirmed; pass None for a new account.
+    email_verified_at = factory.LazyFunction(timezone.now)
 
 
 def application_fields(**overrides) -> dict:

@@ -115,6 +115,7 @@ def test_an_invited_researcher_creates_their_account_once_with_the_link(django_c
     researcher = accept(address)
     assert researcher.user.email == address and researcher.user.check_password(PASSWORD)
     assert researcher.organisation == request.organisation
+    assert researcher.email_verified  # the invitation link proved the address
     named = request.researchers.get(email=address)
     assert named.researcher == researcher and named.accepted_at is not None and named.invitation_digest == ""
     with pytest.raises(InvalidRequest, match="invalid, expired or already used"):

@@ -198,7 +198,7 @@ DROP FUNCTION IF EXISTS researchers_refuse(text);
 class Migration(migrations.Migration):
     dependencies = [
         ("moderation_data", "0100_exports"),
-        ("researchers", "0002_export_allowance"),
+        ("researchers", "0003_drafts_countries_email_verification"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
