@@ -31,12 +31,11 @@ class InvitationForm(AccessibleFormMixin, forms.Form):
         help_text="e.g. 0000-0002-1825-0097",
     )
     affiliation = forms.CharField(required=False, max_length=200, help_text="Department, institute or position.")
-    country = CountryField(label="Your country", help_text="Two letters, e.g. FR.")
+    country = CountryField(label="Your country")
 
     def __init__(self, *args, email: str, **kwargs) -> None:
         self.email = email
         super().__init__(*args, **kwargs)
-        self.fields["country"].widget.attrs.update({"size": 3, "autocomplete": "country"})
 
     def clean(self):
         data = super().clean()

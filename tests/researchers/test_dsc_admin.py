@@ -56,7 +56,7 @@ def add_form(**overrides) -> dict:
         "research_purpose": "Measure the speed and reversals of hate speech removals.",
         "systemic_risk_areas": ["illegal_content", "fundamental_rights"],
         "organisation_name": "Sciences Po",
-        "organisation_country": "fr",
+        "organisation_country": "FR",
         "organisation_type": "university",
         "researchers": "Claire Martin; claire@sciencespo.example; CEVIPOF\nLucas Bernard; lucas@sciencespo.example",
         "datasets": [d.pk for d in datasets if d.slug == "moderation-decisions"],

@@ -93,7 +93,7 @@ def test_a_reasoned_request_goes_from_the_admin_through_an_invitation_to_records
     admin.get_by_label("Research purpose").fill("How often are removals of terrorist content reversed on appeal?")
     admin.get_by_label("Public security").check()
     admin.get_by_label("Research organisation").fill("Trinity College Dublin")
-    admin.get_by_label("Organisation's country").fill("IE")
+    admin.get_by_label("Organisation's country").select_option("IE")
     admin.get_by_label("Vetted researchers").fill(
         "Aoife Byrne; aoife@tcd.example; School of Computer Science\nCiarán Walsh; ciaran@tcd.example"
     )
@@ -122,7 +122,7 @@ def test_a_reasoned_request_goes_from_the_admin_through_an_invitation_to_records
     assert researcher.locator("#id_first_name").input_value() == "Aoife"
     researcher.locator("#id_password1").fill(PASSWORD)
     researcher.locator("#id_password2").fill(PASSWORD)
-    researcher.locator("#id_country").fill("IE")
+    researcher.locator("#id_country").select_option("IE")
     researcher.get_by_role("button", name="Create account").click()
     researcher.wait_for_url(f"{base}/portal/")
     assert "Welcome" in researcher.locator(".messages").inner_text()

@@ -25,7 +25,7 @@ def form(**overrides) -> dict:
         "last_name": "Schmidt",
         "password1": PASSWORD,
         "password2": PASSWORD,
-        "country": "at",
+        "country": "AT",
         "orcid": "",
         "affiliation": "Department of Communication",
         **overrides,
