@@ -1,15 +1,25 @@
 """Django's view of the app: every model of the sub-packages, so the app label and migrations stay one.
 
-Each subdomain keeps its own models (``catalog``, ``ingest``, ``releases``, ``exports``); import
+Each subdomain keeps its own models (``catalog``, ``ingest``, ``releases``, ``exports``, ``aggregates``); import
 them from there. This module exists because Django looks for ``<app>.models``.
 """
 
+from moderation_data.aggregates.models import (
+    AggregateAnswer,
+    AggregationTable,
+    ProjectBudget,
+    PublicSummary,
+    PublicSummaryCell,
+    ReleaseBudget,
+)
 from moderation_data.catalog.models import Dataset
 from moderation_data.exports.models import Export, ExportChunk
 from moderation_data.ingest.models import Appeal, Decision, ImportProblem, ImportRun, import_storage
 from moderation_data.releases.models import EnforcementSummaryCell, Release
 
 __all__ = [
+    "AggregateAnswer",
+    "AggregationTable",
     "Appeal",
     "Dataset",
     "Decision",
@@ -18,6 +28,10 @@ __all__ = [
     "ExportChunk",
     "ImportProblem",
     "ImportRun",
+    "ProjectBudget",
+    "PublicSummary",
+    "PublicSummaryCell",
     "Release",
+    "ReleaseBudget",
     "import_storage",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from decimal import Decimal, InvalidOperation
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
@@ -61,6 +62,31 @@ def env_int(
         raise ImproperlyConfigured(f"{name} must be >= {min_value}, got {number}")
     if max_value is not None and number > max_value:
         raise ImproperlyConfigured(f"{name} must be <= {max_value}, got {number}")
+    return number
+
+
+def env_decimal(
+    name: str,
+    default: str,
+    *,
+    min_value: str | None = None,
+    max_value: str | None = None,
+    places: int = 6,
+    environ: dict[str, str] | None = None,
+) -> Decimal:
+    """An exact decimal (e.g. a privacy budget ε), with at most ``places`` digits after the point."""
+    value = _raw(name, environ)
+    text = default if value is None else value
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        raise ImproperlyConfigured(f"{name} must be a decimal number, got {text!r}") from None
+    if not number.is_finite() or -number.as_tuple().exponent > places:  # type: ignore[operator]
+        raise ImproperlyConfigured(f"{name} must be a finite number with at most {places} decimal places, got {text!r}")
+    if min_value is not None and number < Decimal(min_value):
+        raise ImproperlyConfigured(f"{name} must be >= {min_value}, got {text}")
+    if max_value is not None and number > Decimal(max_value):
+        raise ImproperlyConfigured(f"{name} must be <= {max_value}, got {text}")
     return number
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from platform_api.env import (
     celery_broker_url,
     env_bool,
+    env_decimal,
     env_int,
     env_list,
     env_required,
@@ -222,6 +223,17 @@ QUERY_STATEMENT_TIMEOUT_MS = env_int("QUERY_STATEMENT_TIMEOUT_MS", 15_000, min_v
 # Anonymous limits for the public endpoints, per client IP.
 PUBLIC_RATE_LIMIT_PER_MINUTE = env_int("PUBLIC_RATE_LIMIT_PER_MINUTE", 60, min_value=1)
 PUBLIC_RATE_LIMIT_PER_DAY = env_int("PUBLIC_RATE_LIMIT_PER_DAY", 5000, min_value=1)
+# Differentially private aggregates (docs/aggregates.md): privacy budgets per release, in ε.
+AGGREGATE_PROJECT_EPSILON = env_decimal("AGGREGATE_PROJECT_EPSILON", "5", min_value="0")
+AGGREGATE_RELEASE_EPSILON = env_decimal("AGGREGATE_RELEASE_EPSILON", "20", min_value="0")
+AGGREGATE_MAX_EPSILON_PER_QUERY = env_decimal("AGGREGATE_MAX_EPSILON_PER_QUERY", "1", min_value="0.001")
+# Decisions per account (or groups per account, for account counts) that one answer may count.
+AGGREGATE_CONTRIBUTION_BOUND = env_int("AGGREGATE_CONTRIBUTION_BOUND", 20, min_value=1)
+AGGREGATE_MAX_CONTRIBUTION_BOUND = env_int("AGGREGATE_MAX_CONTRIBUTION_BOUND", 1000, min_value=1)
+AGGREGATE_MAX_CELLS = env_int("AGGREGATE_MAX_CELLS", 20_000, min_value=1)
+# The public enforcement summary: one fixed ε per release, charged to the release's global cap.
+PUBLIC_SUMMARY_EPSILON = env_decimal("PUBLIC_SUMMARY_EPSILON", "1", min_value="0.001")
+PUBLIC_SUMMARY_CONTRIBUTION_BOUND = env_int("PUBLIC_SUMMARY_CONTRIBUTION_BOUND", 20, min_value=1)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Researcher data-access API",
     "DESCRIPTION": (

@@ -7,6 +7,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from moderation_data.aggregates.selectors import budgets_of
 from platform_api.dataapi import AuditedAPIView
 from platform_api.openapi import error_responses
 from researchers.authentication import grant_of
@@ -25,7 +26,8 @@ class MeView(AuditedAPIView):
         description=(
             "Who you are to the API: the project and researchers of the token's grant, the datasets and modality "
             "it covers, how long it is valid, its quotas (requests per minute and per day, records per day, "
-            "concurrent exports, export rows per month), today's usage and this month's export allowance. "
+            "concurrent exports, export rows per month), today's usage, this month's export allowance and the "
+            "privacy budget (ε) left on each release for differentially private aggregates. "
             "Start here when a request is refused."
         ),
         responses={200: MeSerializer, **error_responses(401, 403, 429)},
@@ -51,6 +53,7 @@ class MeView(AuditedAPIView):
             "quotas": grant.quotas,
             "usage_today": usage_today(grant),
             "export_allowance": export_allowance(grant),
+            "privacy_budgets": [budget.as_dict() for budget in budgets_of(grant)],
             "dsc_reference": grant.dsc_reference or None,
             "data_limits": grant.data_limits,
         }
@@ -65,7 +68,8 @@ class UsageView(AuditedAPIView):
         summary="Your usage per day and what remains of each quota",
         description=(
             "Today's requests and records against your daily quotas (they reset at 00:00 UTC), this month's "
-            "export allowance, and requests, records and refusals per day for the last 30 days (from the audit "
+            "export allowance, the privacy budget (ε) left per release, and requests, records and refusals per day "
+            "for the last 30 days (from the audit "
             "log). Counting continues across server restarts."
         ),
         responses={200: UsageSerializer, **error_responses(401, 403, 429)},

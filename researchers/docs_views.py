@@ -37,7 +37,9 @@ _PAGE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
 # Relative links to another page (``query.md#pages``) become links to its portal page (``query#pages``).
 _MD_LINK = re.compile(r'href="(?![a-z]+:|/|#)([a-z0-9_-]+)\.md(#[^"]*)?"')
 # The order of the index; pages not named here follow, alphabetically.
-PAGE_ORDER = ["api", "authentication", "query", "data", "exports", "quotas", "citation", "crosswalk", "vetting"]
+PAGE_ORDER = [
+    "api", "authentication", "query", "aggregates", "data", "exports", "quotas", "citation", "crosswalk", "vetting",
+]  # fmt: skip
 
 
 def _pages() -> list[str]:

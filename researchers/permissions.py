@@ -9,7 +9,7 @@ from rest_framework.request import Request
 from moderation_data.catalog.models import scope_for
 from platform_api.errors import GrantInactive, PermissionDeniedError, ScopeMissing
 from researchers.authentication import grant_of
-from researchers.models import EXPORTS_SCOPE
+from researchers.models import EXPORTS_SCOPE, Modality
 
 
 def token_scopes(request: Request) -> set[str]:
@@ -60,5 +60,23 @@ class HasRecordsAccess(HasActiveGrant):
         if not grant_of(request).allows_records:
             raise PermissionDeniedError(
                 "This grant allows aggregate statistics only.", detail={"modality": grant_of(request).modality}
+            )
+        return True
+
+
+# Every modality may ask for differentially private aggregates: they are the whole of the aggregate
+# tier, and record grants get them too (docs/aggregates.md, "Who may ask").
+AGGREGATE_MODALITIES = frozenset({Modality.AGGREGATE, Modality.RECORDS, Modality.RECORDS_AND_EXPORTS})
+
+
+class HasAggregateAccess(HasActiveGrant):
+    """Differentially private aggregates: grants of the aggregate tier and record grants alike."""
+
+    def has_permission(self, request: Request, view) -> bool:
+        super().has_permission(request, view)
+        modality = grant_of(request).modality
+        if modality not in AGGREGATE_MODALITIES:
+            raise PermissionDeniedError(
+                "This grant does not allow aggregate statistics.", detail={"modality": modality}
             )
         return True

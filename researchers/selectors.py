@@ -7,6 +7,7 @@ import datetime as dt
 from django.db.models import Count, Prefetch, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 
+from moderation_data.aggregates.selectors import budgets_of
 from moderation_data.exports.models import Export
 from platform_api.models import AccessEvent
 from researchers.models import AccessGrant, ApplicationTransition, ResearchApplication
@@ -84,6 +85,8 @@ def usage_of(grant: AccessGrant, *, days: int = 30) -> dict:
         },
         "quotas": grant.quotas,
         "export_allowance": export_allowance(grant),
+        # The differentially private aggregates' budgets: ε left per release (docs/aggregates.md).
+        "privacy_budgets": [budget.as_dict() for budget in budgets_of(grant)],
         "days": [
             {"day": d["day"], "requests": d["requests"], "records": d["records"] or 0, "refused": d["refused"]}
             for d in per_day

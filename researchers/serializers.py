@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from moderation_data.aggregates.serializers import BudgetSerializer
+
 
 class MeQuotasSerializer(serializers.Serializer):
     requests_per_minute = serializers.IntegerField()
@@ -64,6 +66,7 @@ class MeSerializer(serializers.Serializer):
     quotas = MeQuotasSerializer()
     usage_today = MeUsageTodaySerializer()
     export_allowance = ExportAllowanceSerializer()
+    privacy_budgets = BudgetSerializer(many=True, help_text="ε per published release (docs/aggregates.md)")
     dsc_reference = serializers.CharField(
         allow_null=True,
         help_text="The reference of the DSC reasoned request this grant was issued on (DSA Art. 40(4)).",
@@ -92,4 +95,5 @@ class UsageSerializer(serializers.Serializer):
     today = UsageTodaySerializer()
     quotas = MeQuotasSerializer()
     export_allowance = ExportAllowanceSerializer()
+    privacy_budgets = BudgetSerializer(many=True, help_text="ε per published release (docs/aggregates.md)")
     days = UsageDaySerializer(many=True)

@@ -15,6 +15,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from moderation_data.aggregates.selectors import budgets_of
 from moderation_data.exports import services as exports
 from moderation_data.exports.models import Export
 from moderation_data.exports.writers import CONTENT_TYPES
@@ -302,7 +303,10 @@ def _own_grant(request: HttpRequest, pk: int) -> AccessGrant:
 
 @login_required
 def grants(request: HttpRequest) -> HttpResponse:
-    rows = [(grant, usage_today(grant), export_allowance(grant)) for grant in selectors.grants_of(request.user)]
+    rows = [
+        (grant, usage_today(grant), export_allowance(grant), budgets_of(grant))
+        for grant in selectors.grants_of(request.user)
+    ]
     return render(request, "portal/grants.html", {"rows": rows})
 
 

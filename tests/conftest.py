@@ -122,31 +122,48 @@ def celery_worker_process(django_db_setup) -> Iterator[WorkerProcess]:
 KEEP_TABLES = {
     "django_migrations", "django_content_type", "auth_permission",
     "moderation_data_dataset", "moderation_data_release", "moderation_data_enforcementsummarycell",
+    "moderation_data_aggregationtable", "moderation_data_publicsummary", "moderation_data_publicsummarycell",
 }  # fmt: skip
+# What a release owns besides its rows table (deleted with it, triggers off): table, foreign key column.
+RELEASE_DEPENDENTS = [
+    ("moderation_data_enforcementsummarycell", "release_id"),
+    ("moderation_data_publicsummarycell", "summary_id IN (SELECT id FROM moderation_data_publicsummary WHERE"
+     " release_id = ANY(%s) OR source_id = ANY(%s))"),
+    ("moderation_data_publicsummary", "release_id = ANY(%s) OR source_id = ANY(%s)"),
+    ("moderation_data_aggregationtable", "release_id"),
+    ("moderation_data_aggregateanswer", "release_id"),
+    ("moderation_data_projectbudget", "release_id"),
+    ("moderation_data_releasebudget", "release_id"),
+]  # fmt: skip
 
 
 def purge_releases_after(release_id: int) -> None:
     """Delete releases newer than ``release_id`` (published ones are guarded by triggers) and their tables."""
+    from moderation_data.aggregates.table import aggregation_table_name
     from moderation_data.releases.models import Release
 
     doomed = list(Release.objects.filter(pk__gt=release_id).values_list("pk", "rows_table"))
     if not doomed:
         return
     ids = [pk for pk, _ in doomed]
+    guarded = ["moderation_data_release", *(table for table, _ in RELEASE_DEPENDENTS)]
     with connection.cursor() as cursor:
         cursor.execute("BEGIN")
         # Django's foreign keys are deferred; checked now, they leave no pending events for the ALTERs.
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-        for table in ("moderation_data_release", "moderation_data_enforcementsummarycell"):
+        for table in guarded:
             cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
-        cursor.execute("DELETE FROM moderation_data_enforcementsummarycell WHERE release_id = ANY(%s)", [ids])
+        for table, condition in RELEASE_DEPENDENTS:
+            where = condition if "%s" in condition else f"{condition} = ANY(%s)"
+            cursor.execute(f"DELETE FROM {table} WHERE {where}", [ids] * where.count("%s"))
         cursor.execute("UPDATE moderation_data_release SET companion_id = NULL WHERE id = ANY(%s)", [ids])
         cursor.execute("DELETE FROM moderation_data_release WHERE id = ANY(%s)", [ids])
-        for table in ("moderation_data_release", "moderation_data_enforcementsummarycell"):
+        for table in guarded:
             cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
-        for _, rows_table in doomed:
+        for pk, rows_table in doomed:
             if rows_table:
                 cursor.execute(f"DROP TABLE IF EXISTS {rows_table}")
+            cursor.execute(f"DROP TABLE IF EXISTS {aggregation_table_name(pk)}")
         cursor.execute("COMMIT")
 
 

@@ -78,7 +78,7 @@ def _language_values() -> list[dict]:
 
 
 def _field(name: str, type_: str, description: str, *, filterable: bool = True, values=None, buckets=None,
-           nullable: bool = True, open_values: bool = False, **extra) -> dict:  # fmt: skip
+           nullable: bool = True, open_values: bool = False, groupable: bool = False, **extra) -> dict:  # fmt: skip
     entry = {
         "name": name,
         "type": type_,
@@ -88,7 +88,11 @@ def _field(name: str, type_: str, description: str, *, filterable: bool = True, 
         "operations": list(OPERATIONS_BY_TYPE[type_]) if filterable else [],
         "column": name,
         "nullable": nullable,
+        # Whether aggregates may group by it (docs/aggregates.md): a small public domain of values.
+        "groupable": groupable,
     }
+    if groupable and type_ == "date":
+        entry["group_granularity"] = "month"
     if values is not None:
         entry["values"] = values
         # A closed list is the field's whole domain: a query with another value is refused.
@@ -110,63 +114,79 @@ def moderation_decisions_codebook() -> list[dict]:
                "within your project and release series, unlinkable to other projects' pseudonyms.", filterable=False),
         _field("content_id", "pseudonym", "The content item, as a pseudonym keyed to your project.", filterable=False),
         _field("decided_on", "date", "Day the decision was taken (UTC). Where k-anonymity required it, the first "
-               "day of the week or month instead; see decided_on_granularity.", nullable=False),
-        _field("decided_on_granularity", "enum", "Precision of decided_on.", values=GRANULARITIES, nullable=False),
+               "day of the week or month instead; see decided_on_granularity.", nullable=False, groupable=True),
+        _field("decided_on_granularity", "enum", "Precision of decided_on.", values=GRANULARITIES, nullable=False,
+               groupable=True),
         _field("content_created_month", "month", "Month the content was created (YYYY-MM)."),
         _field("subject_type", "enum", "Whether the decision concerned a content item or an account.",
-               values=_values(enums.SubjectType)),
+               values=_values(enums.SubjectType), groupable=True),
         _field("content_type", "list", "DSA content types of the item (any element matches).",
                values=_values(enums.ContentType)),
         _field("decision_visibility", "list", "DSA visibility restrictions applied (any element matches).",
                values=_values(enums.DecisionVisibility)),
-        _field("decision_monetary", "enum", "DSA monetary restriction.", values=_values(enums.DecisionMonetary)),
+        _field("decision_monetary", "enum", "DSA monetary restriction.", values=_values(enums.DecisionMonetary),
+               groupable=True),
         _field("decision_provision", "enum", "DSA restriction of the provision of the service.",
-               values=_values(enums.DecisionProvision)),
-        _field("decision_account", "enum", "DSA account restriction.", values=_values(enums.DecisionAccount)),
-        _field("account_type", "enum", "DSA account type (quasi-identifier).", values=_values(enums.AccountType)),
+               values=_values(enums.DecisionProvision), groupable=True),
+        _field("decision_account", "enum", "DSA account restriction.", values=_values(enums.DecisionAccount),
+               groupable=True),
+        _field("account_type", "enum", "DSA account type (quasi-identifier).", values=_values(enums.AccountType),
+               groupable=True),
         _field("decision_ground", "enum", "Illegal content or incompatibility with the terms and conditions.",
-               values=_values(enums.DecisionGround)),
-        _field("category", "enum", "DSA statement category.", values=_values(enums.Category)),
+               values=_values(enums.DecisionGround), groupable=True),
+        _field("category", "enum", "DSA statement category.", values=_values(enums.Category), groupable=True),
         _field("category_specification", "list", "DSA keywords specifying the category (any element matches).",
                values=_values(enums.Keyword)),
-        _field("policy", "enum", "The platform's policy that was enforced.", values=_values(enums.Policy)),
+        _field("policy", "enum", "The platform's policy that was enforced.", values=_values(enums.Policy),
+               groupable=True),
         _field("source_type", "enum", "DSA source of the information that led to the decision.",
-               values=_values(enums.SourceType)),
-        _field("detection_source", "enum", "How the platform found the item.", values=_values(enums.DetectionSource)),
-        _field("automated_detection", "boolean", f"Whether automated means detected the item ({yes_no})."),
+               values=_values(enums.SourceType), groupable=True),
+        _field("detection_source", "enum", "How the platform found the item.", values=_values(enums.DetectionSource),
+               groupable=True),
+        _field("automated_detection", "boolean", f"Whether automated means detected the item ({yes_no}).",
+               groupable=True),
         _field("automated_decision", "enum", "Degree of automation of the decision.",
-               values=_values(enums.AutomatedDecision)),
+               values=_values(enums.AutomatedDecision), groupable=True),
         _field("territorial_scope", "list", "Countries where the decision applies (any element matches).",
                values=[{"value": c, "label": c} for c in enums.EUROPEAN_COUNTRY_CODES]),
         _field("country", "string", "Country of the uploader (ISO 3166-1 alpha-2, upper case; quasi-identifier). "
                "Where k-anonymity required it, a region code (see regions) or OTHER.", values=_country_values(),
-               regions=country_regions()),
+               regions=country_regions(), groupable=True),
         _field("content_language", "enum", "Language of the content (ISO 639-1, upper case; quasi-identifier); "
-               "'other' where k-anonymity required it.", values=_language_values()),
-        _field("views_before_action", "bucket", "Views of the content before the action.", buckets=VIEWS_BUCKETS),
-        _field("time_to_action", "bucket", "Time from detection to action.", buckets=TIME_TO_ACTION_BUCKETS),
+               "'other' where k-anonymity required it.", values=_language_values(), groupable=True),
+        _field("views_before_action", "bucket", "Views of the content before the action.", buckets=VIEWS_BUCKETS,
+               groupable=True),
+        _field("time_to_action", "bucket", "Time from detection to action.", buckets=TIME_TO_ACTION_BUCKETS,
+               groupable=True),
         _field("off_platform_behavior_considered", "boolean", f"Whether off-platform behaviour was considered "
-               f"({yes_no})."),
+               f"({yes_no}).", groupable=True),
         _field("reported_to_law_enforcement", "boolean", f"Whether the case was reported to law enforcement "
-               f"({yes_no})."),
-        _field("appealed", "boolean", "Whether the decision was appealed (internal complaint).", nullable=False),
-        _field("appeal_outcome", "enum", "Outcome of the appeal, if any.", values=_values(enums.AppealOutcome)),
-        _field("reinstated", "boolean", "Whether the content or account was reinstated.", nullable=False),
+               f"({yes_no}).", groupable=True),
+        _field("appealed", "boolean", "Whether the decision was appealed (internal complaint).", nullable=False,
+               groupable=True),
+        _field("appeal_outcome", "enum", "Outcome of the appeal, if any.", values=_values(enums.AppealOutcome),
+               groupable=True),
+        _field("reinstated", "boolean", "Whether the content or account was reinstated.", nullable=False,
+               groupable=True),
     ]  # fmt: skip
 
 
 def enforcement_summary_codebook() -> list[dict]:
+    """The public summary's cells: differentially private counts (docs/aggregates.md, "The public summary")."""
+    dimensions = ["policy", "detection_source", "country", "appeal_outcome", "action"]
     return [
         _field("month", "month", "Month of the decisions (YYYY-MM).", nullable=False),
-        _field("policy", "enum", "Policy enforced.", values=_values(enums.Policy), nullable=False),
-        _field("country", "string", "Uploader country (ISO 3166-1 alpha-2), or 'unknown'.", nullable=False,
-               values=[*_country_values(), {"value": "unknown", "label": "Unknown"}]),
-        _field("detection_source", "enum", "How the items were found ('unknown' when not recorded).",
-               values=[*_values(enums.DetectionSource), {"value": "unknown", "label": "Unknown"}], nullable=False),
-        _field("action", "enum", "The most severe action of the decision, as a DSA key.", nullable=False,
-               values=_values(enums.DecisionAccount) + _values(enums.DecisionProvision)
-               + _values(enums.DecisionVisibility) + _values(enums.DecisionMonetary)),
-        _field("decisions", "integer", "Number of decisions (cells under k are not published).", nullable=False),
+        _field("dimension", "enum", "The table the cell belongs to: decisions per month by this dimension.",
+               values=[{"value": d, "label": d.replace("_", " ")} for d in dimensions], nullable=False),
+        _field("value", "string", "The dimension's value: a policy, a detection source ('unknown' when not "
+               "recorded), an EEA country or a region code (NON_EEA for any other country; 'unknown'), an appeal "
+               "outcome ('not_appealed' when there was no appeal) or the most severe action as a DSA key.",
+               filterable=False, nullable=False),
+        _field("decisions", "integer", "Noisy count of decisions (differential privacy, the release's public ε; "
+               "may be negative where the true count is small). The response gives the noise scale.",
+               nullable=False),
+        _field("ci95", "integer", "[low, high]: contains the true count with probability at least 95%.",
+               filterable=False, nullable=False),
     ]  # fmt: skip
 
 

@@ -42,6 +42,12 @@ class CodebookFieldSerializer(serializers.Serializer):
     filterable = serializers.BooleanField()
     operations = serializers.ListField(child=serializers.CharField(), help_text="query operations that apply")
     nullable = serializers.BooleanField(help_text="whether the field can be missing (null)")
+    groupable = serializers.BooleanField(
+        required=False, help_text="whether aggregates may group by it (docs/aggregates.md)"
+    )
+    group_granularity = serializers.CharField(
+        required=False, help_text="what a date is grouped by (month) when aggregates group by it"
+    )
     values = CodebookValueSerializer(many=True, required=False, help_text="allowed values, in order")
     closed = serializers.BooleanField(required=False, help_text="false when other values can occur too")
     buckets = serializers.ListField(

@@ -62,21 +62,28 @@ def build_query(
     fields = query_fields(release)
     slug = release.dataset.slug
     where = f"the codebook: GET /api/v1/datasets/{slug}, or the page /portal/docs/codebook/{slug}"
-    visible = fields
-    allowed = set(getattr(grant, "data_fields", None) or ())
-    if allowed:
-        visible = {name: field for name, field in fields.items() if name in allowed}
+    visible = fields_within(fields, grant)
     node = (
         ql.parse_get_query(get_params, visible, codebook_ref=where)
         if get_params is not None
         else ql.parse_body_query(body_query, visible, codebook_ref=where)
     )
     selected = ql.parse_fields(requested_fields, visible, default=list(visible))
-    period = _period_node(fields, getattr(grant, "data_from", None), getattr(grant, "data_until", None))
-    if period is not None:
-        node = ql.Group(and_=(node, period))
+    node = within_period(node, fields, grant)
     fingerprint = ql.query_fingerprint(node, {"fields": selected})
     return RecordsQuery(release=release, node=node, fields=fields, selected=selected, fingerprint=fingerprint)
+
+
+def fields_within(fields: dict[str, ql.Field], grant) -> dict[str, ql.Field]:
+    """The fields a grant may read and filter: all, or those of its data limits (docs/dsa-article-40.md)."""
+    allowed = set(getattr(grant, "data_fields", None) or ())
+    return {name: field for name, field in fields.items() if name in allowed} if allowed else fields
+
+
+def within_period(node: ql.Node, fields: dict[str, ql.Field], grant) -> ql.Node:
+    """``node`` narrowed to the rows within the grant's data period, if it has one."""
+    period = _period_node(fields, getattr(grant, "data_from", None), getattr(grant, "data_until", None))
+    return node if period is None else ql.Group(and_=(node, period))
 
 
 def _period_node(fields: dict[str, ql.Field], start: dt.date | None, end: dt.date | None) -> ql.Node | None:

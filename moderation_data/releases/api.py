@@ -11,16 +11,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from moderation_data.aggregates.selectors import latest_public_summary, public_summary_cells
+from moderation_data.aggregates.serializers import PublicSummaryQuerySerializer, PublicSummaryResponseSerializer
 from moderation_data.catalog.api import SLUG
 from moderation_data.catalog.selectors import get_visible_dataset
 from moderation_data.releases import citation as cite
 from moderation_data.releases import selectors
-from moderation_data.releases.serializers import (
-    CitationSerializer,
-    EnforcementSummaryQuerySerializer,
-    EnforcementSummaryResponseSerializer,
-    ReleaseDetailSerializer,
-)
+from moderation_data.releases.serializers import CitationSerializer, ReleaseDetailSerializer
 from platform_api.dataapi import AuditedAPIView
 from platform_api.errors import InvalidRequest, NotFoundError
 from platform_api.openapi import error_responses
@@ -110,15 +107,17 @@ class EnforcementSummaryView(APIView):
 
     @extend_schema(
         operation_id="public_enforcement_summary",
-        summary="Public enforcement summary",
+        summary="Public enforcement summary (differentially private)",
         description=(
-            "Decisions by month, policy, uploader country, detection source and action, from the newest "
-            "published release. Cells covering fewer than k decisions or k distinct accounts are suppressed. "
-            "No authentication; rate limited per client address."
+            "Decisions per month by policy, detection source, country or region, appeal outcome and action, from "
+            "the newest published release, like a platform's transparency report. Every cell is a noisy count from "
+            "the same differentially private mechanism as the aggregates, with the release's public ε, noise scale "
+            "and 95% interval stated; the values are computed once, so every caller gets the same ones. "
+            "No authentication; rate limited per client address. See docs/aggregates.md."
         ),
-        parameters=[EnforcementSummaryQuerySerializer],
+        parameters=[PublicSummaryQuerySerializer],
         responses={
-            200: EnforcementSummaryResponseSerializer,
+            200: PublicSummaryResponseSerializer,
             **error_responses(
                 400,
                 404,
@@ -132,39 +131,56 @@ class EnforcementSummaryView(APIView):
         tags=["public"],
     )
     def get(self, request: Request) -> Response:
-        query = EnforcementSummaryQuerySerializer(data=request.query_params)
+        query = PublicSummaryQuerySerializer(data=request.query_params)
         if not query.is_valid():
             raise InvalidRequest("The filters are invalid; see detail.", detail=query.errors)
         params = query.validated_data
-        release = selectors.latest_summary_release()
-        if release is None:
+        summary = latest_public_summary()
+        if summary is None:
             raise NotFoundError("No enforcement summary has been published yet.")
-        cells = selectors.enforcement_summary_cells(
-            release,
+        release = summary.release
+        cells = public_summary_cells(
+            summary,
             month_from=params.get("month_from"),
             month_to=params.get("month_to"),
-            policy=params.get("policy"),
-            country=params.get("country"),
+            dimension=params.get("dimension"),
+            value=params.get("value"),
         )
         page, size = params["page"], params["page_size"]
         count = cells.count()
-        rows = cells[(page - 1) * size : page * size]
-        return Response(
-            EnforcementSummaryResponseSerializer(
-                {
-                    "release": release.version,
-                    "period_start": release.period_start,
-                    "period_end": release.period_end,
-                    "k": release.k_anonymity,
-                    "sha256": release.sha256,
-                    "page": page,
-                    "page_size": size,
-                    "count": count,
-                    "has_more": page * size < count,
-                    "data": rows,
-                }
-            ).data
-        )
+        rows = [
+            {
+                "month": cell.month,
+                "dimension": cell.dimension,
+                "value": cell.value,
+                "decisions": cell.decisions,
+                "noise_scale": summary.noise_scale,
+                "ci95": [cell.ci95_low, cell.ci95_high],
+            }
+            for cell in cells[(page - 1) * size : page * size]
+        ]
+        body = {
+            "release": release.version,
+            "period_start": release.period_start,
+            "period_end": release.period_end,
+            "epsilon": summary.epsilon,
+            "mechanism": {
+                "name": "discrete Laplace",
+                "library": f"OpenDP {summary.opendp_version}",
+                "privacy_unit": "account",
+                "epsilon": summary.epsilon,
+                "contribution_bound": summary.contribution_bound,
+                "noise_scale": summary.noise_scale,
+                "ci95_half_width": summary.ci95_half_width,
+                "dimensions": summary.dimensions,
+            },
+            "page": page,
+            "page_size": size,
+            "count": count,
+            "has_more": page * size < count,
+            "data": rows,
+        }
+        return Response(PublicSummaryResponseSerializer(body).data)
 
 
 urlpatterns = [

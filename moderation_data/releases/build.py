@@ -9,7 +9,9 @@ published, triggers make any INSERT, UPDATE, DELETE or TRUNCATE on it fail.
 Anonymization, in order: field allowlist (only codebook columns are ever selected), base
 pseudonyms (HMAC in SQL, see ``pseudonyms``), bucketing, day granularity, then k-anonymity over
 (country, content_language, account_type, decided_on) counting distinct accounts, generalizing
-small classes up a ladder and suppressing what is still too small.
+small classes up a ladder and suppressing what is still too small. From the rows, then, the
+aggregates' table and the differentially private public summary (``moderation_data.aggregates``,
+docs/aggregates.md): nothing published beside the rows is an exact count.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import time
 from django.db import connection
 from django.utils import timezone
 
+from moderation_data.aggregates.summary import build_public_summary, summary_digest
+from moderation_data.aggregates.table import build_aggregation_table
 from moderation_data.catalog import enums
 from moderation_data.catalog.models import ROW_LEVEL_SLUG
 from moderation_data.releases.models import Release
@@ -99,8 +103,10 @@ def build(release: Release) -> None:
         companion = release.companion if release.dataset.slug == ROW_LEVEL_SLUG else None
         targets = [release] + ([companion] if companion and companion.status == Release.Status.BUILDING else [])
         for target in targets:
-            fill = _build_rows if target.dataset.slug == ROW_LEVEL_SLUG else _build_summary
-            fields = fill(cursor, target, stages)
+            if target.dataset.slug == ROW_LEVEL_SLUG:
+                fields = _build_rows(cursor, target, stages)
+            else:
+                fields = _build_summary(target, stages, source=Release.objects.get(pk=release.pk))
             fields.update(
                 period_start=start,
                 period_end=end,
@@ -109,6 +115,9 @@ def build(release: Release) -> None:
                 status=Release.Status.BUILT,
             )
             Release.objects.filter(pk=target.pk).update(**fields)
+            if target.dataset.slug == ROW_LEVEL_SLUG:
+                build_aggregation_table(Release.objects.get(pk=target.pk))
+                stages.done("aggregation table (docs/aggregates.md)")
     logger.info("release build stages", extra={"release": release.pk, "stages": stages.seconds})
 
 
@@ -318,49 +327,23 @@ def _checksum(cursor, table: str, columns: list[str]) -> str:
     return digest.hexdigest()
 
 
-def _action_sql() -> str:
-    return "coalesce(d.decision_account, d.decision_provision, d.decision_visibility[1], d.decision_monetary, 'other')"
-
-
-def _build_summary(cursor, release: Release, stages: _Stages) -> dict:
-    k = release.k_anonymity
-    cursor.execute(
-        f"""INSERT INTO moderation_data_enforcementsummarycell
-               (release_id, month, policy, country, detection_source, action, decisions)
-            SELECT %s, to_char(s.day, 'YYYY-MM'), s.policy,
-                   CASE WHEN s.country = '{NULL}' THEN 'unknown' ELSE s.country END,
-                   coalesce(d.detection_source, 'unknown'), {_action_sql()}, count(*)
-              FROM rb_src s JOIN moderation_data_decision d ON d.id = s.raw_pk
-             GROUP BY 2, 3, 4, 5, 6
-            HAVING count(*) >= %s AND count(DISTINCT s.acct) >= %s""",  # noqa: S608
-        [release.pk, k, k],
-    )
-    cells = cursor.rowcount
-    cursor.execute("SELECT count(*) FROM rb_src")
-    source_rows = cursor.fetchone()[0]
-    cursor.execute(
-        "SELECT coalesce(sum(decisions), 0) FROM moderation_data_enforcementsummarycell WHERE release_id = %s",
-        [release.pk],
-    )
-    published = cursor.fetchone()[0]
-    digest = hashlib.sha256()
-    raw = cursor.cursor if hasattr(cursor, "cursor") else cursor
-    with raw.copy(
-        "COPY (SELECT month, policy, country, detection_source, action, decisions"  # noqa: S608
-        f" FROM moderation_data_enforcementsummarycell WHERE release_id = {int(release.pk)}"
-        " ORDER BY month, policy, country, detection_source, action) TO STDOUT"
-    ) as copy:
-        for chunk in copy:
-            digest.update(chunk)
-    stages.done("enforcement summary")
+def _build_summary(release: Release, stages: _Stages, *, source: Release) -> dict:
+    """The public enforcement summary: differentially private counts of the row-level release's rows."""
+    if source.dataset.slug != ROW_LEVEL_SLUG:
+        raise ValueError(f"the {release.dataset.slug} release is built with its {ROW_LEVEL_SLUG} release")
+    summary = build_public_summary(release=release, source=source)
+    stages.done("public summary (differential privacy)")
     return {
-        "row_count": cells,
-        "sha256": digest.hexdigest(),
+        "row_count": summary.cells.count(),
+        "sha256": summary_digest(summary),
         "anonymization": {
-            "k": k,
-            "rule": "a cell is published only if it counts at least k decisions of at least k distinct accounts",
-            "source_rows": source_rows,
-            "decisions_in_published_cells": int(published),
-            "decisions_in_suppressed_cells": source_rows - int(published),
+            "rule": "differential privacy: every cell is a noisy count (docs/aggregates.md)",
+            "epsilon": float(summary.epsilon),
+            "privacy_unit": "account",
+            "contribution_bound": summary.contribution_bound,
+            "noise_scale": summary.noise_scale,
+            "ci95_half_width": summary.ci95_half_width,
+            "mechanism": f"discrete Laplace, OpenDP {summary.opendp_version}",
+            "source_release": source.version,
         },
     }

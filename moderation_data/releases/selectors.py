@@ -8,7 +8,7 @@ from django.db import connection
 from django.db.models import QuerySet
 
 from moderation_data.catalog.models import SUMMARY_SLUG, Dataset
-from moderation_data.releases.models import EnforcementSummaryCell, Release
+from moderation_data.releases.models import Release
 from platform_api.errors import NotFoundError
 
 LATEST = "latest"
@@ -81,23 +81,3 @@ def iter_release_rows(
 def latest_summary_release() -> Release | None:
     dataset = Dataset.objects.filter(slug=SUMMARY_SLUG).first()
     return get_release(dataset, LATEST) if dataset else None
-
-
-def enforcement_summary_cells(
-    release: Release,
-    *,
-    month_from: str | None = None,
-    month_to: str | None = None,
-    policy: str | None = None,
-    country: str | None = None,
-) -> QuerySet[EnforcementSummaryCell]:
-    cells = EnforcementSummaryCell.objects.filter(release=release)
-    if month_from:
-        cells = cells.filter(month__gte=month_from)
-    if month_to:
-        cells = cells.filter(month__lte=month_to)
-    if policy:
-        cells = cells.filter(policy=policy)
-    if country:
-        cells = cells.filter(country=country)
-    return cells.order_by("month", "policy", "country", "detection_source", "action", "id")

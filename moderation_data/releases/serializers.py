@@ -1,11 +1,10 @@
-"""Shapes of the release endpoints: release metadata and the public enforcement summary."""
+"""Shapes of the release endpoints: release metadata (the public summary's are in ``aggregates.serializers``)."""
 
 from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from moderation_data.catalog import enums
 from moderation_data.catalog.serializers import ReleaseSummarySerializer
 from moderation_data.releases import citation as cite
 from moderation_data.releases.models import Release
@@ -60,51 +59,3 @@ class ReleaseDetailSerializer(ReleaseSummarySerializer):
     @extend_schema_field(CitationSerializer)
     def get_citation_metadata(self, release: Release) -> dict:
         return CitationSerializer(cite.metadata(release)).data
-
-
-MONTH_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
-
-
-def _month_field(help_text: str) -> serializers.RegexField:
-    return serializers.RegexField(
-        MONTH_PATTERN, required=False, help_text=help_text,
-        error_messages={"invalid": "Expected a month as YYYY-MM."},
-    )  # fmt: skip
-
-
-class EnforcementSummaryQuerySerializer(serializers.Serializer):
-    month_from = _month_field("first month included (YYYY-MM)")
-    month_to = _month_field("last month included (YYYY-MM), not before month_from")
-    policy = serializers.ChoiceField(choices=enums.Policy.choices, required=False)
-    country = serializers.RegexField(
-        r"^([A-Z]{2}|unknown)$", required=False, help_text="ISO 3166-1 alpha-2 code, or 'unknown'"
-    )
-    page = serializers.IntegerField(min_value=1, default=1)
-    page_size = serializers.IntegerField(min_value=1, max_value=10_000, default=1000)
-
-    def validate(self, attrs: dict) -> dict:
-        if attrs.get("month_from") and attrs.get("month_to") and attrs["month_from"] > attrs["month_to"]:
-            raise serializers.ValidationError({"month_to": ["Must not be before month_from."]})
-        return attrs
-
-
-class EnforcementSummaryCellSerializer(serializers.Serializer):
-    month = serializers.CharField(help_text="YYYY-MM")
-    policy = serializers.CharField()
-    country = serializers.CharField()
-    detection_source = serializers.CharField()
-    action = serializers.CharField(help_text="the most severe action, as a DSA key")
-    decisions = serializers.IntegerField()
-
-
-class EnforcementSummaryResponseSerializer(serializers.Serializer):
-    release = serializers.CharField(help_text="version of the release the figures come from")
-    period_start = serializers.DateField(allow_null=True)
-    period_end = serializers.DateField(allow_null=True)
-    k = serializers.IntegerField(help_text="cells with fewer decisions or accounts than k are not published")
-    sha256 = serializers.CharField()
-    page = serializers.IntegerField()
-    page_size = serializers.IntegerField()
-    count = serializers.IntegerField(help_text="cells matching the filters")
-    has_more = serializers.BooleanField()
-    data = EnforcementSummaryCellSerializer(many=True)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from django.db import DatabaseError, connection, transaction
 
+from moderation_data.aggregates.models import PublicSummaryCell
 from moderation_data.ingest.demo import generate_demo_data
-from moderation_data.releases.models import EnforcementSummaryCell, Release
+from moderation_data.releases.models import Release
 from moderation_data.releases.selectors import get_release, latest_summary_release, published_releases
 from moderation_data.releases.services import (
     ReleaseError,
@@ -68,16 +69,20 @@ def test_a_published_releases_metadata_cannot_change_or_be_deleted(published):
 def test_the_enforcement_summary_of_a_published_release_cannot_change(published):
     summary = latest_summary_release()
     assert summary is not None and summary.version == published.version
+    cells = PublicSummaryCell.objects.filter(summary__release=summary)
+    assert cells.exists()
     assert "immutable" in _fails(
-        "UPDATE moderation_data_enforcementsummarycell SET decisions = 1 WHERE release_id = %s", [summary.pk]
+        "UPDATE moderation_data_publicsummarycell SET decisions = 1 WHERE id = %s", [cells.first().pk]
     )
-    assert "immutable" in _fails("DELETE FROM moderation_data_enforcementsummarycell WHERE release_id = %s",
-                                 [summary.pk])  # fmt: skip
+    assert "immutable" in _fails("DELETE FROM moderation_data_publicsummarycell WHERE id = %s", [cells.first().pk])
+    assert "immutable" in _fails("UPDATE moderation_data_publicsummary SET epsilon = 100")
     with pytest.raises(DatabaseError), transaction.atomic():
-        EnforcementSummaryCell.objects.create(
-            release=summary, month="2025-01", policy="other", country="DE", detection_source="x", action="y",
-            decisions=99,
+        PublicSummaryCell.objects.create(
+            summary=cells.first().summary, dimension="policy", month="2025-01", value="other", decisions=99,
+            ci95_low=0, ci95_high=1, position=10**6,
         )  # fmt: skip
+    # The aggregation table derived from the rows is frozen like them.
+    assert "immutable" in _fails(f"DELETE FROM moderation_data_aggregate_rows_{published.pk}")
 
 
 def test_withdrawing_hides_a_release_from_new_queries_but_keeps_its_rows(published):

@@ -1,9 +1,12 @@
+from decimal import Decimal
+
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from platform_api.env import (
     celery_broker_url,
     env_bool,
+    env_decimal,
     env_int,
     env_list,
     env_secret,
@@ -40,6 +43,19 @@ def test_env_int_rejects_non_integers_and_out_of_range_values():
         env_int("N", 5, min_value=1, environ={"N": "0"})
     with pytest.raises(ImproperlyConfigured, match="N must be <= 10, got 11"):
         env_int("N", 5, max_value=10, environ={"N": "11"})
+
+
+def test_env_decimal_is_exact_and_rejects_nonsense_extra_decimals_and_out_of_range_values():
+    assert env_decimal("EPS", "5", environ={"EPS": "0.25"}) == Decimal("0.25")
+    assert env_decimal("EPS", "5", environ={}) == Decimal("5")
+    with pytest.raises(ImproperlyConfigured, match="EPS must be a decimal number, got 'lots'"):
+        env_decimal("EPS", "5", environ={"EPS": "lots"})
+    with pytest.raises(ImproperlyConfigured, match="at most 6 decimal places"):
+        env_decimal("EPS", "5", environ={"EPS": "0.1234567"})
+    with pytest.raises(ImproperlyConfigured, match="finite"):
+        env_decimal("EPS", "5", environ={"EPS": "Infinity"})
+    with pytest.raises(ImproperlyConfigured, match="EPS must be >= 0, got -1"):
+        env_decimal("EPS", "5", min_value="0", environ={"EPS": "-1"})
 
 
 def test_env_list_splits_and_trims():

@@ -165,3 +165,37 @@ def test_verifying_a_range_starts_from_the_hash_before_it(db):
     tail = AccessEvent.objects.filter(pk__gte=events[2].pk).order_by("id")
     assert verify_chain(tail, prev_hash=events[1].hash).ok
     assert not verify_chain(tail).ok  # not anchored at the genesis
+
+
+AGGREGATE = "/api/v1/datasets/moderation-decisions/releases/latest/aggregate"
+
+
+def test_aggregates_of_a_dsc_grant_group_and_filter_only_by_requested_fields(release):
+    researcher = dsc_research_client(modality="aggregate", fields_requested=["decided_on", "policy"])
+    for body, field in (
+        ({"group_by": ["country"], "epsilon": 0.1}, "group_by"),
+        ({"group_by": ["policy"], "measure": "mean", "value": "views_before_action", "epsilon": 0.1}, "value"),
+    ):
+        response = researcher.post(AGGREGATE, body)
+        assert response.status_code == 400, response.content
+        assert field in response.json()["error"]["detail"]
+    query = {"and": [{"operation": "EQ", "field_name": "country", "field_values": ["DE"]}]}
+    response = researcher.post(AGGREGATE, {"group_by": ["policy"], "query": query, "epsilon": 0.1})
+    assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_query"
+    ok = researcher.post(AGGREGATE, {"group_by": ["policy"], "epsilon": 0.1})
+    assert ok.status_code == 200, ok.content
+
+
+def test_aggregates_of_a_dsc_grant_count_only_rows_within_the_requested_period(release):
+    from moderation_data.aggregates.compute import bounded_vectors
+    from moderation_data.aggregates.mechanism import RESOLUTION
+    from moderation_data.aggregates.spec import build_spec
+    from moderation_data.aggregates.table import ensure_aggregation_table
+
+    start, end = middle_of(release)
+    researcher = dsc_research_client(data_from=start, data_until=end, modality="aggregate")
+    table = ensure_aggregation_table(release)
+    body = {"group_by": [], "epsilon": 1, "contribution_bound": 1000}
+    limited = bounded_vectors(build_spec(release, body, grant=researcher.grant), table=table)["count"][0]
+    everything = bounded_vectors(build_spec(release, body), table=table)["count"][0]
+    assert limited // RESOLUTION == rows_wholly_within(release, start, end) < everything // RESOLUTION

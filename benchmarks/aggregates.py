@@ -1,0 +1,142 @@
+"""Differentially private aggregates against an exact GROUP BY of the same query, in one run (`make bench`).
+
+1. A 1,000,000-row release (BENCH_ROWS), built once in the benchmark database; its aggregation table
+   is built with the release (or, for a release built before it existed, by the first aggregate: timed).
+2. Through gunicorn on 127.0.0.1, a fresh aggregate-tier grant (its own budget) asks 3-way group-bys
+   (policy × detection source × country: 13 × 8 × 37 groups): unfiltered, filtered on a date range,
+   and counting accounts. Every request is a new query (another contribution bound), so each one is
+   computed, noised and charged — a repeat would be answered from the cache. Median of 7.
+3. Baseline: the exact ``GROUP BY`` of the same query on the release's rows, straight from psycopg.
+Target: a 3-way group-by answers in < 1 s (end to end, HTTP included).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import statistics
+import sys
+import time
+
+import httpx
+import psycopg
+
+from benchmarks.common import (
+    BIN,
+    bench_database_url,
+    bench_env,
+    ensure_release,
+    free_port,
+    machine,
+    manage,
+    process,
+    wait_http,
+    write_results,
+)
+
+REPEAT = 7
+GROUP_BY = ["policy", "detection_source", "country"]
+SINCE = {"and": [{"operation": "GTE", "field_name": "decided_on", "field_values": ["2025-07-01"]}]}
+CASES = [
+    ("3-way group-by, decisions, no filter", {"group_by": GROUP_BY}, ""),
+    ("3-way group-by, decisions, decided_on >= 2025-07-01", {"group_by": GROUP_BY, "query": SINCE},
+     "WHERE decided_on >= '2025-07-01'"),
+    ("3-way group-by, accounts, no filter", {"group_by": GROUP_BY, "measure": "accounts"}, ""),
+]  # fmt: skip
+
+
+def aggregate_client(env: dict[str, str]) -> dict:
+    # A project of its own per run: the benchmark's queries spend its budget, not a shared one.
+    out = manage(
+        env, "grant_access", "--email", "bench-aggregates@example.org",
+        "--project", f"Aggregates benchmark {time.time_ns()}", "--datasets", "moderation-decisions",
+        "--modality", "aggregate", "--requests-per-minute", "1000000", "--requests-per-day", "10000000", "--json",
+    )  # fmt: skip
+    return json.loads(out)
+
+
+def timed_post(client: httpx.Client, url: str, body: dict) -> tuple[float, dict]:
+    started = time.perf_counter()
+    response = client.post(url, json=body)
+    elapsed = time.perf_counter() - started
+    response.raise_for_status()
+    return elapsed, response.json()
+
+
+def exact_group_by(env: dict[str, str], table: str, where: str, accounts: bool) -> float:
+    measure = "count(DISTINCT account_id)" if accounts else "count(*)"
+    sql = f"SELECT policy, detection_source, country, {measure} FROM {table} {where} GROUP BY 1, 2, 3"
+    samples = []
+    with psycopg.connect(env["DATABASE_URL"]) as conn:
+        for _ in range(REPEAT):
+            started = time.perf_counter()
+            conn.execute(sql).fetchall()
+            samples.append(time.perf_counter() - started)
+    return statistics.median(samples)
+
+
+def main() -> int:
+    rows = int(os.environ.get("BENCH_ROWS", "1000000"))
+    env = bench_env(bench_database_url())
+    print(f"aggregates benchmark: preparing a {rows:,}-row release…", flush=True)
+    release = ensure_release(env, rows)
+    version, table = release["version"], release["table"]
+    manage(env, "migrate", "--noinput", "-v", "0")
+    credentials = aggregate_client(env)
+    port = free_port()
+    gunicorn = [
+        str(BIN / "gunicorn"), "platform_api.wsgi", "--bind", f"127.0.0.1:{port}",
+        "--workers", os.environ.get("BENCH_WEB_WORKERS", "2"), "--access-logfile", "/dev/null", "--timeout", "300",
+    ]  # fmt: skip
+    results = []
+    with process(gunicorn, env):
+        base = f"http://127.0.0.1:{port}"
+        wait_http(f"{base}/healthz")
+        token = httpx.post(
+            f"{base}/oauth/token/",
+            data={"grant_type": "client_credentials"},
+            auth=(credentials["client_id"], credentials["client_secret"]),
+        ).json()["access_token"]
+        url = f"{base}/api/v1/datasets/moderation-decisions/releases/{version}/aggregate"
+        with httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=300) as client:
+            # The first answer on a release built before aggregates existed builds its aggregation table.
+            first, _ = timed_post(client, url, {"epsilon": 0.001, "contribution_bound": 999})
+            bound = 1
+            for name, body, where in CASES:
+                samples, cells = [], 0
+                for _ in range(REPEAT):
+                    elapsed, answer = timed_post(client, url, {**body, "epsilon": 0.01, "contribution_bound": bound})
+                    assert answer["cached"] is False
+                    samples.append(elapsed)
+                    cells = len(answer["data"])
+                    bound += 1
+                exact = exact_group_by(env, table, where, accounts=body.get("measure") == "accounts")
+                results.append((name, statistics.median(samples), max(samples), exact, cells))
+    checks = [(f"{name} < 1 s", median < 1.0, f"{median * 1000:.0f} ms") for name, median, *_ in results[:2]]
+    table_md = "\n".join(
+        [
+            "| measure | value |",
+            "| --- | --- |",
+            f"| release rows | {release['row_count']:,} |",
+            f"| first aggregate (builds the aggregation table if the release predates it) | {first:.1f} s |",
+        ]
+        + [
+            f"| {name}: {cells:,} groups, end to end (median / max of {REPEAT}) | {median * 1000:.0f} ms / "
+            f"{worst * 1000:.0f} ms (exact GROUP BY in psycopg: {exact * 1000:.0f} ms, {median / exact:.1f}x) |"
+            for name, median, worst, exact, cells in results
+        ]
+        + [f"| target: {name} | {'PASS' if ok else 'FAIL'} ({value}) |" for name, ok, value in checks]
+    )
+    load = os.getloadavg()[0]
+    body = (
+        f"## Aggregates (`benchmarks/aggregates.py`)\n\n{dt.date.today()} on {machine()}; load average "
+        f"{load:.1f} (shared machine).\n\n{table_md}\n"
+    )
+    write_results("aggregates", body)
+    print(body)
+    return 0 if all(ok for _, ok, _ in checks) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
