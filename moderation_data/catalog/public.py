@@ -45,7 +45,10 @@ MODALITIES: dict[str, dict[str, str]] = {
     },
     "aggregate": {
         "title": "Aggregate statistics",
-        "description": "Privacy-protected counts only, for vetted researchers (DSA Art. 40(4) or 40(12)).",
+        "description": (
+            "Differentially private counts, sums and means per group, within a privacy budget per project and "
+            "release, for vetted researchers (DSA Art. 40(4) or 40(12))."
+        ),
     },
     "records": {
         "title": "Row-level records",
@@ -153,6 +156,21 @@ def privacy_summary(dataset: Dataset, release: Release) -> dict:
     """How a release was anonymized, as much as may be said publicly (no per-cell or per-level counts)."""
     anonymization = release.anonymization or {}
     if dataset.level == Dataset.Level.AGGREGATE:
+        if "epsilon" in anonymization:  # a differentially private summary (docs/aggregates.md)
+            text = (
+                "Aggregate counts only, each with differentially private noise "
+                f"({anonymization.get('mechanism', 'discrete Laplace')}): the privacy unit is the account, each "
+                f"account counts at most {anonymization.get('contribution_bound')} decisions, and the whole release "
+                f"spends ε = {anonymization['epsilon']}. No identifiers, free text or exact timestamps."
+            )
+            return {
+                "summary": text,
+                "k_anonymity": release.k_anonymity,
+                "epsilon": anonymization["epsilon"],
+                "privacy_unit": anonymization.get("privacy_unit", "account"),
+                "contribution_bound": anonymization.get("contribution_bound"),
+                "measures": ["differential privacy", "contribution bounding"],
+            }
         text = (
             f"Aggregate counts only. A cell is published only if it counts at least {release.k_anonymity} "
             f"decisions of at least {release.k_anonymity} distinct accounts; no identifiers, free text or exact "
@@ -469,6 +487,9 @@ class CataloguePrivacySerializer(serializers.Serializer):
     generalization_ladder = serializers.ListField(child=serializers.CharField(), required=False)
     pseudonyms = serializers.CharField(required=False)
     removed_fields = serializers.ListField(child=serializers.CharField(), required=False)
+    epsilon = serializers.FloatField(required=False, help_text="a differentially private release's ε")
+    privacy_unit = serializers.CharField(required=False)
+    contribution_bound = serializers.IntegerField(required=False, allow_null=True)
 
 
 class CatalogueFieldSerializer(CodebookFieldSerializer):

@@ -113,6 +113,11 @@ def test_a_dataset_is_described_with_its_codebook_periods_modalities_and_privacy
     assert release["sha256"] == shared_release.sha256 and release["change_log"] == ["First published release."]
     summary = next(d for d in body["datasets"] if d["slug"] == "enforcement-summary")
     assert summary["access_modalities"] == ["public"]
+    companion = Release.objects.get(dataset__slug="enforcement-summary", version=shared_release.version)
+    # The public summary is differentially private: its ε and privacy unit are stated.
+    assert summary["privacy"]["epsilon"] == companion.anonymization["epsilon"]
+    assert summary["privacy"]["privacy_unit"] == "account"
+    assert "differential privacy" in summary["privacy"]["measures"]
     assert {m["name"] for m in body["access_modalities"]} == {"public", "aggregate", "records", "records_and_exports"}
     assert any("40(4)" in route for route in body["vetting_routes"])
 
