@@ -29,7 +29,7 @@ class AccessEventAdmin(admin.ModelAdmin):
     list_display = ("id", "when", "grant_short", "request_line", "dataset_release", "status", "rows_returned")
     list_display_links = ("id", "when")
     list_filter = (("grant", GrantFilter), "status", "method", "dataset", "occurred_at")
-    search_fields = ("request_id", "client_id", "endpoint")
+    search_fields = ("request_id", "client_id", "endpoint", "reference")
     date_hierarchy = "occurred_at"
     list_select_related = ("grant__application",)
     list_per_page = 100

@@ -32,6 +32,8 @@ _HASHED_FIELDS = (
     "rows_returned",
     "status",
 )
+# Hashed only when set, so events written before the field existed keep their hashes.
+_OPTIONAL_HASHED_FIELDS = ("reference",)
 
 
 def canonical(event: AccessEvent) -> bytes:
@@ -42,6 +44,9 @@ def canonical(event: AccessEvent) -> bytes:
         if name == "occurred_at":
             value = value.astimezone(dt.UTC).isoformat(timespec="microseconds")
         content[name] = value
+    for name in _OPTIONAL_HASHED_FIELDS:
+        if value := getattr(event, name, ""):
+            content[name] = value
     return json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode()
 
 
@@ -70,6 +75,7 @@ def record_access_event(
     release: str = "",
     query: dict | None = None,
     rows_returned: int = 0,
+    reference: str = "",
 ) -> AccessEvent:
     """Append one event to the chain. Atomic; concurrent appends are serialized (no fork)."""
     with transaction.atomic():
@@ -89,6 +95,7 @@ def record_access_event(
             query=scrub(query or {}),
             rows_returned=rows_returned,
             status=status,
+            reference=reference[:100],
             prev_hash=prev,
         )
         event.hash = event_hash(prev, event)
@@ -107,11 +114,15 @@ class Verification:
         return self.first_broken is None
 
 
-def verify_chain(events: Iterable[AccessEvent] | None = None) -> Verification:
-    """Recompute every hash in order; report the first event whose chain link or content is wrong."""
+def verify_chain(events: Iterable[AccessEvent] | None = None, *, prev_hash: str = GENESIS) -> Verification:
+    """Recompute every hash in order; report the first event whose chain link or content is wrong.
+
+    ``prev_hash`` is the hash the first event must link to: the genesis for the whole chain, the
+    preceding event's hash for a range of it (e.g. one grant's activity in an evidence file).
+    """
     if events is None:
         events = AccessEvent.objects.order_by("id").iterator(chunk_size=5000)
-    prev = GENESIS
+    prev = prev_hash
     checked = 0
     for event in events:
         if event.prev_hash != prev:

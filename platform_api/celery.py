@@ -30,6 +30,11 @@ app.conf.update(
     beat_schedule={
         # Grants past their end date are also refused at request time; this makes it official.
         "expire-grants-daily": {"task": "researchers.expire_grants", "schedule": crontab(hour=0, minute=5)},
+        # Staff are e-mailed 5 and 2 days before a DSC request's amendment window closes (Art. 40(5)).
+        "remind-amendment-deadlines-daily": {
+            "task": "researchers.remind_amendment_deadlines",
+            "schedule": crontab(hour=6, minute=0),
+        },
         # Export files past their expiry date are deleted; exports whose worker died are resumed.
         "expire-exports-hourly": {"task": "moderation_data.expire_exports", "schedule": crontab(minute=17)},
         "requeue-stuck-exports": {"task": "moderation_data.requeue_stuck_exports", "schedule": 60.0},

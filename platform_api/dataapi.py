@@ -58,6 +58,7 @@ class AuditedAPIView(APIView):
             release=audit.get("release", ""),
             query=audit.get("query") or {},
             rows_returned=audit.get("rows_returned", 0) if response.status_code < 400 else 0,
+            reference=getattr(grant, "dsc_reference", "") or "",
         )
         return response
 

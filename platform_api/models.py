@@ -30,6 +30,8 @@ class AccessEvent(models.Model):
     query = models.JSONField(default=dict, blank=True)
     rows_returned = models.BigIntegerField(default=0)
     status = models.PositiveSmallIntegerField()
+    # The DSC request reference of the grant (docs/dsa-article-40.md); empty for other grants.
+    reference = models.CharField(max_length=100, blank=True, db_index=True)
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)
 

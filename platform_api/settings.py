@@ -141,6 +141,10 @@ STORAGES["exports"] = {
     "OPTIONS": {"location": str(EXPORT_STORAGE_DIR), "file_permissions_mode": 0o600},
 }
 EXPORT_EXPIRY_DAYS = env_int("EXPORT_EXPIRY_DAYS", 7, min_value=1)
+# DSC route (docs/dsa-article-40.md): where reasoned-request documents are kept (private), and how
+# long an invitation link to a named researcher works.
+DSC_DOCUMENT_DIR = Path(env_str("DSC_DOCUMENT_DIR", str(BASE_DIR / ".local" / "dsc-requests")))
+DSC_INVITATION_MAX_AGE_DAYS = env_int("DSC_INVITATION_MAX_AGE_DAYS", 30, min_value=1)
 # Matching rows per chunk: larger exports are split into chunks that workers write in parallel.
 EXPORT_CHUNK_ROWS = env_int("EXPORT_CHUNK_ROWS", 250_000, min_value=1)
 EXPORT_MAX_CHUNKS = env_int("EXPORT_MAX_CHUNKS", 64, min_value=1)
@@ -189,6 +193,9 @@ PUBLIC_BASE_URL_DEFAULT = "http://127.0.0.1:8000"
 PUBLIC_BASE_URL = env_url("PUBLIC_BASE_URL", PUBLIC_BASE_URL_DEFAULT)
 # Who provides the data, as a citation names it (author/publisher of every release).
 PROVIDER_NAME = env_str("PROVIDER_NAME", "Moderation research platform")
+# The public data catalogue (docs/catalogue.md): who publishes the data, and whom to ask about it.
+CATALOGUE_PUBLISHER = env_str("CATALOGUE_PUBLISHER", PROVIDER_NAME)
+CATALOGUE_CONTACT_EMAIL = env_str("CATALOGUE_CONTACT_EMAIL", DEFAULT_FROM_EMAIL)
 
 # --------------------------------------------------------------------------- portal and admin
 # The name researchers and staff see: portal header, admin header, e-mail subjects.

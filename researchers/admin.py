@@ -32,6 +32,8 @@ from researchers.models import (
     Researcher,
     today,
 )
+from researchers.reasoned_requests.admin import download_evidence_file  # also registers the DSC route's admin
+from researchers.reasoned_requests.bounds import problems_beyond, request_of_grant
 
 
 # --------------------------------------------------------------------------- forms
@@ -344,8 +346,25 @@ class AccessGrantForm(forms.ModelForm):
             "records_per_day",
             "concurrent_exports",
             "export_rows_per_month",
+            "data_from",
+            "data_until",
+            "data_fields",
         )
         widgets = {"datasets": forms.CheckboxSelectMultiple}
+
+    def clean(self):
+        data = super().clean()
+        # A DSC grant's form refuses terms wider than its reasoned request, field by field.
+        request = request_of_grant(self.instance) if self.instance.pk else None
+        if request is not None:
+            terms = {name: data.get(name) for name in ("modality", "valid_from", "valid_until", "data_from",
+                                                       "data_until", "data_fields")}  # fmt: skip
+            terms["datasets"] = data.get("datasets") or []
+            terms["data_fields"] = list(terms["data_fields"] or [])
+            for field, errors in problems_beyond(request, **terms).items():
+                for error in errors:
+                    self.add_error(field if field in self.fields else None, error)
+        return data
 
 
 @admin.register(AccessGrant)
@@ -353,14 +372,23 @@ class AccessGrantAdmin(ReviewActionsMixin, admin.ModelAdmin):
     form = AccessGrantForm
     list_display = ("__str__", "status", "modality", "valid_from", "valid_until", "client_id")
     list_filter = ("status", "modality", "valid_until")
-    search_fields = ("application__title", "oauth_client__client_id", "application__principal_researcher__user__email")
+    search_fields = (
+        "application__title",
+        "oauth_client__client_id",
+        "application__principal_researcher__user__email",
+        "dsc_reference",
+    )
     list_select_related = ("application", "oauth_client")
     inlines = [GrantEventInline]
-    actions = ["suspend_selected", "reinstate_selected", "revoke_selected"]
-    readonly_fields = ("application_link", "status", "client_id", "secret_issued_at", "created_at")
+    actions = ["suspend_selected", "reinstate_selected", "revoke_selected", download_evidence_file]
+    readonly_fields = ("application_link", "status", "client_id", "secret_issued_at", "created_at", "dsc_reference")
     fieldsets = [
-        (None, {"fields": ("application_link", "status", "client_id", "secret_issued_at", "created_at")}),
+        (
+            None,
+            {"fields": ("application_link", "dsc_reference", "status", "client_id", "secret_issued_at", "created_at")},
+        ),
         ("Terms", {"fields": ("datasets", "modality", "valid_from", "valid_until")}),
+        ("Data limits", {"fields": ("data_from", "data_until", "data_fields")}),
         (
             "Quotas",
             {
@@ -408,6 +436,7 @@ class AccessGrantAdmin(ReviewActionsMixin, admin.ModelAdmin):
                 valid_from=data["valid_from"],
                 valid_until=data["valid_until"],
                 quotas={name: data[name] for name in services.QUOTA_FIELDS},
+                data_limits={name: data[name] for name in services.DATA_LIMIT_FIELDS},
             )
         except PlatformError as exc:
             # Only reachable on a race (the form validated the same terms); say so rather than 500.

@@ -54,6 +54,8 @@ class MeView(AuditedAPIView):
             "usage_today": usage_today(grant),
             "export_allowance": export_allowance(grant),
             "privacy_budgets": [budget.as_dict() for budget in budgets_of(grant)],
+            "dsc_reference": grant.dsc_reference or None,
+            "data_limits": grant.data_limits,
         }
         return Response(MeSerializer(data).data)
 

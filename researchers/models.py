@@ -280,6 +280,15 @@ class AccessGrant(models.Model):
     )
     # None until the researcher has collected a secret: the one made at approval was never shown.
     secret_issued_at = models.DateTimeField(null=True, blank=True)
+    # Set for grants issued on a DSC's reasoned request (docs/dsa-article-40.md): shown in /me, export
+    # manifests and every access event; the terms can never be wider than the request.
+    dsc_reference = models.CharField("DSC request reference", max_length=100, blank=True, db_index=True)
+    # Limits on the rows and fields served (empty: none). A DSC grant gets its request's.
+    data_from = models.DateField(null=True, blank=True, help_text="Only decisions on or after this day.")
+    data_until = models.DateField(null=True, blank=True, help_text="Only decisions on or before this day.")
+    data_fields = ArrayField(
+        models.CharField(max_length=64), default=list, blank=True, help_text="Only these fields (empty: all)."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -324,6 +333,13 @@ class AccessGrant(models.Model):
         return scopes
 
     @property
+    def data_limits(self) -> dict | None:
+        """The period and fields this grant's rows are limited to, or None when it has no limits."""
+        if not (self.data_from or self.data_until or self.data_fields):
+            return None
+        return {"from": self.data_from, "until": self.data_until, "fields": list(self.data_fields)}
+
+    @property
     def quotas(self) -> dict[str, int]:
         return {
             "requests_per_minute": self.requests_per_minute,
@@ -359,3 +375,13 @@ class GrantEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} at {self.at:%Y-%m-%d %H:%M}"
+
+
+# The DSC route's models live in their own sub-package; importing them here registers them.
+from researchers.reasoned_requests.models import (  # noqa: E402, F401
+    AmendmentRequest,
+    DeadlineReminder,
+    NamedResearcher,
+    ReasonedRequest,
+    ReasonedRequestEvent,
+)

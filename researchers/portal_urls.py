@@ -1,8 +1,10 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
+from moderation_data.catalog import public as catalogue
 from researchers import views
 from researchers.forms import LoginForm
+from researchers.reasoned_requests import views as dsc_views
 
 app_name = "portal"
 urlpatterns = [
@@ -56,4 +58,8 @@ urlpatterns = [
     path("grants/", views.grants, name="grants"),
     path("grants/<int:pk>/credentials/", views.credentials, name="credentials"),
     path("grants/<int:pk>/rotate/", views.rotate_secret, name="rotate_secret"),
+    # Researchers named in a DSC's reasoned request create their account here (docs/dsa-article-40.md).
+    path("invitations/<str:token>/", dsc_views.accept_invitation, name="invitation"),
+    # The public data catalogue (docs/catalogue.md): no login needed.
+    path("catalogue/", catalogue.catalogue_page, name="catalogue"),
 ]

@@ -41,6 +41,18 @@ class MeTeamMemberSerializer(serializers.Serializer):
     orcid = serializers.CharField(allow_null=True)
 
 
+# Keys "from", "until", "fields" ("from" is a keyword, hence the functional form).
+MeDataLimitsSerializer = type(
+    "MeDataLimitsSerializer",
+    (serializers.Serializer,),
+    {
+        "from": serializers.DateField(allow_null=True, help_text="only decisions on or after this day"),
+        "until": serializers.DateField(allow_null=True, help_text="only decisions on or before this day"),
+        "fields": serializers.ListField(child=serializers.CharField(), help_text="only these fields (empty: all)"),
+    },
+)
+
+
 class MeSerializer(serializers.Serializer):
     client_id = serializers.CharField()
     project = MeProjectSerializer()
@@ -55,6 +67,13 @@ class MeSerializer(serializers.Serializer):
     usage_today = MeUsageTodaySerializer()
     export_allowance = ExportAllowanceSerializer()
     privacy_budgets = BudgetSerializer(many=True, help_text="ε per published release (docs/aggregates.md)")
+    dsc_reference = serializers.CharField(
+        allow_null=True,
+        help_text="The reference of the DSC reasoned request this grant was issued on (DSA Art. 40(4)).",
+    )
+    data_limits = MeDataLimitsSerializer(
+        allow_null=True, help_text="The period and fields this grant's rows are limited to; null when unlimited."
+    )
 
 
 class UsageTodaySerializer(serializers.Serializer):

@@ -37,6 +37,7 @@ from researchers.models import (
     Researcher,
     today,
 )
+from researchers.reasoned_requests.bounds import check_grant_terms
 
 logger = logging.getLogger(__name__)
 User = get_user_model()
@@ -72,6 +73,7 @@ QUOTA_FIELDS = (
     "concurrent_exports",
     "export_rows_per_month",
 )
+DATA_LIMIT_FIELDS = ("data_from", "data_until", "data_fields")
 # The signing salt of e-mail verification links (a link for another purpose never verifies an address).
 EMAIL_VERIFICATION_SALT = "researchers.email-verification"
 # A researcher may ask for another verification e-mail once this many seconds have passed.
@@ -394,6 +396,20 @@ def _check_terms(
         raise InvalidRequest("The grant's terms are invalid.", detail=problems)
 
 
+def _check_data_limits(*, data_from: dt.date | None, data_until: dt.date | None, data_fields: list[str]) -> None:
+    from moderation_data.catalog.codebook import CODEBOOKS
+
+    known = {field["name"] for codebook in CODEBOOKS.values() for field in codebook()}
+    problems: dict[str, list[str]] = {}
+    if data_from and data_until and data_until < data_from:
+        problems["data_until"] = ["The end of the data period must not be before its start."]
+    unknown = sorted(set(data_fields) - known)
+    if unknown:
+        problems["data_fields"] = [f"Unknown fields: {', '.join(unknown)}."]
+    if problems:
+        raise InvalidRequest("The grant's data limits are invalid.", detail=problems)
+
+
 @transaction.atomic
 def approve_application(
     application: ResearchApplication,
@@ -562,9 +578,14 @@ def update_grant(
     valid_from: dt.date | None = None,
     valid_until: dt.date | None = None,
     quotas: dict | None = None,
+    data_limits: dict | None = None,
     reason: str = "",
 ) -> AccessGrant:
-    """Change a grant's terms; tokens lose any dataset or exports right removed at once. Atomic."""
+    """Change a grant's terms; tokens lose any dataset or exports right removed at once. Atomic.
+
+    ``data_limits`` ({"data_from", "data_until", "data_fields"}) replaces the limits on the rows and
+    fields served. A DSC grant's terms can never go beyond its reasoned request.
+    """
     grant = _locked_grant(grant)
     if grant.status == GrantStatus.REVOKED:
         raise InvalidTransition(grant.status, "edited", what="grant")
@@ -576,8 +597,17 @@ def update_grant(
     }
     quotas = quotas or {}
     _check_terms(datasets=new_datasets, quotas=quotas, **new)
+    limits = {name: getattr(grant, name) for name in DATA_LIMIT_FIELDS}
+    if data_limits is not None:
+        unknown = set(data_limits) - set(DATA_LIMIT_FIELDS)
+        if unknown:
+            raise InvalidRequest(f"Unknown data limits: {', '.join(sorted(unknown))}.")
+        limits.update(data_limits)
+        limits["data_fields"] = list(limits["data_fields"] or [])
+        _check_data_limits(**limits)
+    check_grant_terms(grant, datasets=new_datasets, **new, **limits)
     changes = []
-    for name, value in {**new, **quotas}.items():
+    for name, value in {**new, **quotas, **limits}.items():
         if getattr(grant, name) != value:
             changes.append(f"{name}: {getattr(grant, name)} → {value}")
             setattr(grant, name, value)

@@ -1,6 +1,7 @@
 from celery import shared_task
 
 from researchers import services
+from researchers.reasoned_requests.tasks import remind_amendment_deadlines_task  # noqa: F401 - registers it
 
 
 @shared_task(

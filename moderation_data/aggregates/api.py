@@ -64,7 +64,7 @@ class _AggregateBase(AuditedAPIView):
         body.is_valid(raise_exception=True)
         release = get_published_release(get_visible_dataset(grant_of(request), slug), version)
         self.audit["release"] = release.version
-        return release, build_spec(release, body.validated_data), body.validated_data
+        return release, build_spec(release, body.validated_data, grant=grant_of(request)), body.validated_data
 
 
 class AggregateView(_AggregateBase):

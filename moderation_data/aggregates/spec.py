@@ -25,7 +25,7 @@ from moderation_data.aggregates import dimensions as dims
 from moderation_data.aggregates.mechanism import RESOLUTION
 from moderation_data.catalog.codebook import TIME_TO_ACTION_BUCKETS, VIEWS_BUCKETS
 from moderation_data.query import language as ql
-from moderation_data.query.records import query_fields
+from moderation_data.query.records import fields_within, query_fields, within_period
 from moderation_data.releases.models import Release
 from moderation_data.releases.selectors import codebook_fields
 from platform_api.errors import InvalidRequest, NotFoundError
@@ -116,8 +116,12 @@ def _invalid(field: str, message: str) -> InvalidRequest:
     return InvalidRequest("The request is invalid; see detail for each field.", detail={field: [message]})
 
 
-def build_spec(release: Release, data: dict) -> AggregateSpec:
-    """Validate a request (already shaped by the serializer) against the release; 400 with the offending field."""
+def build_spec(release: Release, data: dict, *, grant=None) -> AggregateSpec:
+    """Validate a request (already shaped by the serializer) against the release; 400 with the offending field.
+
+    A grant with data limits (a DSC grant, docs/dsa-article-40.md) groups and filters only by the fields
+    it covers, and counts only the rows within its period.
+    """
     if not release.rows_table:
         raise NotFoundError(f"Dataset {release.dataset.slug} has no row-level records to aggregate.")
     group_by = list(data.get("group_by") or [])
@@ -125,25 +129,29 @@ def build_spec(release: Release, data: dict) -> AggregateSpec:
         raise _invalid("group_by", f"Group by at most {MAX_GROUP_BY} fields.")
     if len(set(group_by)) != len(group_by):
         raise _invalid("group_by", "A field appears twice.")
-    allowed = dims.groupable_fields(release)
+    fields = query_fields(release)
+    visible = fields_within(fields, grant)
+    allowed = [name for name in dims.groupable_fields(release) if name in visible]
     for name in group_by:
         if name not in allowed:
             known = name in codebook_fields(release)
-            reason = "cannot be grouped by" if known else "is not a field"
+            reason = "is not a field"
+            if known:
+                reason = "is not among this grant's fields" if name not in visible else "cannot be grouped by"
             raise _invalid("group_by", f"{name!r} {reason}; groupable fields: {', '.join(allowed)}.")
     dimensions = tuple(dims.dimension(release, name) for name in sorted(group_by))
     if any(not d.keys for d in dimensions):
         raise _invalid("group_by", "This release has no period to group its dates by.")
 
-    fields = query_fields(release)
-    node = ql.parse_body_query(data.get("query"), fields)
+    node = within_period(ql.parse_body_query(data.get("query"), visible), fields, grant)
 
     measure = data.get("measure") or "decisions"
     value = None
     if measure in ("sum", "mean"):
         name = data.get("value")
-        if name not in VALUE_FIELDS:
-            raise _invalid("value", f"A {measure} needs a value field: one of {', '.join(VALUE_FIELDS)}.")
+        values = [field for field in VALUE_FIELDS if field in visible]
+        if name not in values:
+            raise _invalid("value", f"A {measure} needs a value field: one of {', '.join(values) or 'none here'}.")
         value = VALUE_FIELDS[name]
     elif data.get("value"):
         raise _invalid("value", f"Only the sum and mean measures take a value field, not {measure}.")

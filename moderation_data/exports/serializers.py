@@ -18,7 +18,25 @@ class ExportRequestSerializer(StrictSerializer):
     fields = serializers.ListField(child=serializers.CharField(), required=False, allow_empty=False)
 
 
+# Keys as the manifest stores them ("from" is a keyword, hence the functional form).
+DataLimitsSerializer = type(
+    "DataLimitsSerializer",
+    (serializers.Serializer,),
+    {
+        "from": serializers.DateField(allow_null=True, help_text="only decisions on or after this day"),
+        "until": serializers.DateField(allow_null=True, help_text="only decisions on or before this day"),
+        "fields": serializers.ListField(child=serializers.CharField(), help_text="only these fields (empty: all)"),
+    },
+)
+
+
 class ManifestSerializer(serializers.Serializer):
+    dsc_reference = serializers.CharField(
+        allow_null=True, required=False, help_text="the DSC reasoned request the grant was issued on, if any"
+    )
+    data_limits = DataLimitsSerializer(
+        allow_null=True, required=False, help_text="the period and fields the grant's rows are limited to"
+    )
     dataset = serializers.CharField()
     release = serializers.CharField()
     release_sha256 = serializers.CharField()

@@ -199,7 +199,7 @@ def request_export(*, grant: AccessGrant, spec: dict) -> Export:
         raise ScopeMissing("This grant does not allow exports.", detail={"required_scope": "exports"})
     dataset = get_visible_dataset(grant, spec["dataset"])
     release = get_published_release(dataset, spec.get("release") or LATEST)
-    query = records.build_query(release, body_query=spec.get("query"), requested_fields=spec.get("fields"))
+    query = records.build_query(release, body_query=spec.get("query"), requested_fields=spec.get("fields"), grant=grant)
 
     with transaction.atomic():
         grant = AccessGrant.objects.select_for_update().select_related("oauth_client").get(pk=grant.pk)
@@ -226,14 +226,17 @@ def request_export(*, grant: AccessGrant, spec: dict) -> Export:
             query=spec.get("query") or {},
             fields=query.selected,
             expected_rows=matching,
-            manifest=_manifest(release, query, spec),
+            manifest=_manifest(release, query, spec, grant=grant),
         )
         transaction.on_commit(lambda: _enqueue_run(export.pk))
     return with_progress(Export.objects.filter(pk=export.pk)).get()
 
 
-def _manifest(release, query: records.RecordsQuery, spec: dict) -> dict:
+def _manifest(release, query: records.RecordsQuery, spec: dict, *, grant: AccessGrant) -> dict:
     return {
+        # The DSC request the data was given on (docs/dsa-article-40.md), and the grant's data limits.
+        "dsc_reference": grant.dsc_reference or None,
+        "data_limits": _json_dates(grant.data_limits),
         "dataset": release.dataset.slug,
         "release": release.version,
         "release_sha256": release.sha256,
@@ -249,6 +252,12 @@ def _manifest(release, query: records.RecordsQuery, spec: dict) -> dict:
         "citation": cite.as_text(release),
         "citation_metadata": cite.metadata(release),
     }
+
+
+def _json_dates(limits: dict | None) -> dict | None:
+    if limits is None:
+        return None
+    return {k: v.isoformat() if isinstance(v, dt.date) else v for k, v in limits.items()}
 
 
 def _enqueue_run(export_id) -> None:
@@ -292,7 +301,9 @@ def _locked_export(export_id) -> Export | None:
 
 
 def _query_of(export: Export) -> records.RecordsQuery:
-    return records.build_query(export.release, body_query=export.query or None, requested_fields=export.fields)
+    return records.build_query(
+        export.release, body_query=export.query or None, requested_fields=export.fields, grant=export.grant
+    )
 
 
 # --------------------------------------------------------------------------- run

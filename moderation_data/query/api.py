@@ -117,7 +117,9 @@ class RecordsView(AuditedAPIView):
         filters = {k: v for k, v in request.query_params.lists() if k not in {"fields", "page_size", "cursor"}}
         self.audit["query"] = scrub({k: v if len(v) > 1 else v[0] for k, v in filters.items()})
         release = get_published_release(get_visible_dataset(grant_of(request), slug), version)
-        query = records.build_query(release, get_params=filters, requested_fields=params.validated_data.get("fields"))
+        query = records.build_query(
+            release, get_params=filters, requested_fields=params.validated_data.get("fields"), grant=grant_of(request)
+        )
         return self._page(request, query, params.validated_data)
 
     @extend_schema(
@@ -142,7 +144,10 @@ class RecordsView(AuditedAPIView):
         self.audit["query"] = scrub({k: v for k, v in body.validated_data.items() if k != "cursor"})
         release = get_published_release(get_visible_dataset(grant_of(request), slug), version)
         query = records.build_query(
-            release, body_query=body.validated_data.get("query"), requested_fields=body.validated_data.get("fields")
+            release,
+            body_query=body.validated_data.get("query"),
+            requested_fields=body.validated_data.get("fields"),
+            grant=grant_of(request),
         )
         return self._page(request, query, body.validated_data)
 
@@ -186,7 +191,7 @@ class CountView(AuditedAPIView):
         self.audit["query"] = scrub(body.validated_data)
         release = get_published_release(get_visible_dataset(grant_of(request), slug), version)
         self.audit["release"] = release.version
-        query = records.build_query(release, body_query=body.validated_data.get("query"))
+        query = records.build_query(release, body_query=body.validated_data.get("query"), grant=grant_of(request))
         return Response(s.CountSerializer({"count": records.count(query), "release": release.version}).data)
 
 

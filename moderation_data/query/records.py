@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from collections.abc import Mapping
 
 from django.db import connection
@@ -48,21 +49,73 @@ def build_query(
     body_query: dict | None = None,
     get_params: Mapping | None = None,
     requested_fields=None,
+    grant=None,
 ) -> RecordsQuery:
-    """Validate a query and a field selection against the release's codebook (400 invalid_query)."""
+    """Validate a query and a field selection against the release's codebook (400 invalid_query).
+
+    A ``grant`` with data limits (``data_from``, ``data_until``, ``data_fields``: a DSC grant's
+    request, docs/dsa-article-40.md) narrows the query: the fields it does not cover cannot be
+    selected or filtered (they are unknown to it), and only rows within its period match.
+    """
     if not release.rows_table:
         raise NotFoundError(f"Dataset {release.dataset.slug} has no row-level records.")
     fields = query_fields(release)
     slug = release.dataset.slug
     where = f"the codebook: GET /api/v1/datasets/{slug}, or the page /portal/docs/codebook/{slug}"
+    visible = fields_within(fields, grant)
     node = (
-        ql.parse_get_query(get_params, fields, codebook_ref=where)
+        ql.parse_get_query(get_params, visible, codebook_ref=where)
         if get_params is not None
-        else ql.parse_body_query(body_query, fields, codebook_ref=where)
+        else ql.parse_body_query(body_query, visible, codebook_ref=where)
     )
-    selected = ql.parse_fields(requested_fields, fields, default=list(fields))
+    selected = ql.parse_fields(requested_fields, visible, default=list(visible))
+    node = within_period(node, fields, grant)
     fingerprint = ql.query_fingerprint(node, {"fields": selected})
     return RecordsQuery(release=release, node=node, fields=fields, selected=selected, fingerprint=fingerprint)
+
+
+def fields_within(fields: dict[str, ql.Field], grant) -> dict[str, ql.Field]:
+    """The fields a grant may read and filter: all, or those of its data limits (docs/dsa-article-40.md)."""
+    allowed = set(getattr(grant, "data_fields", None) or ())
+    return {name: field for name, field in fields.items() if name in allowed} if allowed else fields
+
+
+def within_period(node: ql.Node, fields: dict[str, ql.Field], grant) -> ql.Node:
+    """``node`` narrowed to the rows within the grant's data period, if it has one."""
+    period = _period_node(fields, getattr(grant, "data_from", None), getattr(grant, "data_until", None))
+    return node if period is None else ql.Group(and_=(node, period))
+
+
+def _period_node(fields: dict[str, ql.Field], start: dt.date | None, end: dt.date | None) -> ql.Node | None:
+    """Rows whose decision day lies within [start, end], wholly: a row generalized to a week or a
+    month matches only if that whole week or month does (a limit is never exceeded by rounding)."""
+    if "decided_on" not in fields or (start is None and end is None):
+        return None
+    clauses: list[ql.Node] = []
+    if start is not None:  # a week's Monday and a month's first day are their earliest days
+        clauses.append(ql.Condition("GTE", "decided_on", (start,)))
+    if end is not None:
+        if "decided_on_granularity" in fields:
+            after_end = end + dt.timedelta(days=1)
+            first_partial_month = after_end.replace(day=1)  # months from here on reach past the end
+            by_granularity = {"day": ("LTE", end), "week": ("LTE", end - dt.timedelta(days=6)),
+                              "month": ("LT", first_partial_month)}  # fmt: skip
+            clauses.append(
+                ql.Group(
+                    or_=tuple(
+                        ql.Group(
+                            and_=(
+                                ql.Condition("EQ", "decided_on_granularity", (granularity,)),
+                                ql.Condition(operation, "decided_on", (bound,)),
+                            )
+                        )
+                        for granularity, (operation, bound) in by_granularity.items()
+                    )
+                )
+            )
+        else:
+            clauses.append(ql.Condition("LTE", "decided_on", (end,)))
+    return ql.Group(and_=tuple(clauses))
 
 
 def _cursor_binding(query: RecordsQuery) -> dict:
