@@ -280,3 +280,11 @@ def test_aggregate_answers_every_group_with_intervals_a_repeat_is_free_and_estim
     assert again.attrs["budget_remaining"] == agg.attrs["budget_remaining"]
     with pytest.raises(modresearch.PermissionDenied):
         client.records(DATASET, limit=1)  # an aggregate grant reads no rows
+
+
+def test_an_export_can_be_cancelled_and_waiting_on_it_says_so(live):
+    job = live.client().export(DATASET, format="csv", fields=["decision_id"])
+    job.cancel()  # queued or running: cancelled and refunded; already ready: its file is deleted
+    assert job.status in ("cancelled", "expired")
+    with pytest.raises(modresearch.ExportFailed, match=job.status):
+        job.wait(progress=False)
