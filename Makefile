@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml client/pyproject.toml | sha1sum | cut -c1-12)
 PYTEST_ARGS ?=
 # Test processes (pytest-xdist); each gets its own database, Celery queue and rate-limit keys.
 PYTEST_WORKERS ?= auto
@@ -11,10 +11,12 @@ PYTEST := $(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 .PHONY: install demo test test-fast lint format bench stop wipe browser-deps
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml client/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
+	# The researchers' client (client/, package modresearch), editable: its tests run against the platform.
+	$(PY) -m pip install --quiet -e './client[all]'
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 

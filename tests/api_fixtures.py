@@ -142,8 +142,10 @@ class GunicornServer:
     # Every server of a test run counts in one key space, as production processes sharing Redis do.
     ratelimit_prefix = f"{os.environ['RATELIMIT_KEY_PREFIX']}:gunicorn"
 
-    def __init__(self, workers: int = 2):
+    def __init__(self, workers: int = 2, *, app: str = "platform_api.wsgi", extra_env: dict | None = None):
         self.workers = workers
+        self.app = app  # a test-only WSGI module may wrap the real one (e.g. tests/client/short_window_wsgi.py)
+        self.extra_env = extra_env or {}
         self.proc = None
 
     def start(self) -> GunicornServer:
@@ -163,9 +165,9 @@ class GunicornServer:
         self.url = f"http://127.0.0.1:{self.port}"
         gunicorn = Path(sys.executable).parent / "gunicorn"
         self.proc = subprocess.Popen(
-            [str(gunicorn), "platform_api.wsgi", "--bind", f"127.0.0.1:{self.port}", "--workers", str(self.workers),
+            [str(gunicorn), self.app, "--bind", f"127.0.0.1:{self.port}", "--workers", str(self.workers),
              "--access-logfile", "/dev/null", "--log-level", "warning"],
-            env=subprocess_env(LOG_LEVEL="WARNING", RATELIMIT_KEY_PREFIX=self.ratelimit_prefix),
+            env=subprocess_env(LOG_LEVEL="WARNING", RATELIMIT_KEY_PREFIX=self.ratelimit_prefix, **self.extra_env),
             cwd=BASE_DIR,
             start_new_session=True,
             stdout=subprocess.DEVNULL,

@@ -1,0 +1,3 @@
+from modresearch.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,47 @@
+"""The client installs on its own: a fresh virtualenv, nothing but pip, and no Django anywhere."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+CLIENT = Path(__file__).resolve().parents[2] / "client"
+CHECK = """
+import sys
+import modresearch
+from modresearch import Client
+assert modresearch.__version__
+django = sorted(name for name in sys.modules if name == "django" or name.startswith("django."))
+apps = ("platform_api", "researchers", "moderation_data")
+server = sorted(name for name in sys.modules if name.split(".")[0] in apps)
+print("imported:", django, server)
+sys.exit(1 if django or server else 0)
+"""
+
+
+@pytest.mark.slow
+def test_the_client_installs_into_a_fresh_virtualenv_with_pip_and_imports_without_django(tmp_path):
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    # Dependencies come from the package index, as on a researcher's laptop; nothing from the dev venv.
+    install = subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", str(CLIENT)],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path,
+    )  # fmt: skip
+    assert install.returncode == 0, install.stderr[-2000:]
+    check = subprocess.run([str(python), "-c", CHECK], capture_output=True, text=True, cwd=tmp_path)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "imported: [] []" in check.stdout
+    cli = subprocess.run([str(venv / "bin" / "modresearch"), "--version"], capture_output=True, text=True)
+    assert cli.returncode == 0 and cli.stdout.startswith("modresearch ")
+    freeze = subprocess.run([str(python), "-m", "pip", "freeze"], capture_output=True, text=True).stdout.lower()
+    assert "django" not in freeze
+
+
+def test_importing_modresearch_imports_no_django_in_this_process_either():
+    code = "import sys, modresearch; sys.exit(any(m == 'django' or m.startswith('django.') for m in sys.modules))"
+    assert subprocess.run([sys.executable, "-c", code], cwd=CLIENT).returncode == 0
