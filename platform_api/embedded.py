@@ -19,6 +19,9 @@ server already running shares it and leaves it alone.
 from __future__ import annotations
 
 import atexit
+import contextlib
+import fcntl
+import functools
 import os
 import shutil
 import signal
@@ -34,8 +37,11 @@ LOCAL_DIR = Path(os.environ.get("PLATFORM_LOCAL_DIR", BASE_DIR / ".local")).reso
 PGDATA = LOCAL_DIR / "pgdata"
 REDIS_DIR = LOCAL_DIR / "redis"
 DATABASE_NAME = "platform"
-# Set by a supervisor for its children: they must not stop servers they did not start.
+# Set by a supervisor for its children: the embedded servers it owns (comma-separated, "1" for
+# both). A child never stops those; a server it starts that its supervisor does not own (the
+# supervisor used external servers, and the child was given no URL) it stops itself.
 OWNED_ENV = "PLATFORM_EMBEDDED_SUPERVISED"
+SERVERS = ("postgres", "redis")
 
 
 class EmbeddedError(RuntimeError):
@@ -71,6 +77,25 @@ def _pg_system_user() -> str | None:
     return "embedded_postgres" if os.geteuid() == 0 else None
 
 
+def _one_starter(func):
+    """Serialize starts across processes (test workers, manage.py, the demo) with a file lock.
+
+    Two processes finding a server stopped at the same moment would otherwise both start one: the
+    second Redis would replace the first's pid file and socket, leaving the first orphaned.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        LOCAL_DIR.mkdir(parents=True, exist_ok=True)
+        with open(LOCAL_DIR / ".start.lock", "a") as lock, contextlib.ExitStack() as stack:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            stack.callback(fcntl.flock, lock, fcntl.LOCK_UN)
+            return func(*args, **kwargs)
+
+    return wrapper
+
+
+@_one_starter
 def start_postgres() -> tuple[str, bool]:
     """Start (or find running) the embedded PostgreSQL; returns (url, started_here)."""
     running, socket_dir = _pg_running()
@@ -128,6 +153,7 @@ def _redis_url() -> str:
     return f"unix://{_redis_socket()}?db=0"
 
 
+@_one_starter
 def start_redis() -> tuple[str, bool]:
     """Start (or find running) the embedded Redis; returns (url, started_here)."""
     if _redis_pid() is not None and _redis_socket().exists():
@@ -178,8 +204,13 @@ def stop_redis() -> None:
 _stop_at_exit: set[str] = set()
 
 
+def supervisor_owns(name: str) -> bool:
+    owned = (os.environ.get(OWNED_ENV) or "").strip()
+    return owned == "1" or name in {part.strip() for part in owned.split(",")}
+
+
 def _register_stop(name: str) -> None:
-    if os.environ.get(OWNED_ENV) or name in _stop_at_exit:
+    if supervisor_owns(name) or name in _stop_at_exit:
         return
     if not _stop_at_exit:
         atexit.register(_stop_started)
@@ -233,15 +264,20 @@ def supervised_environment() -> tuple[dict[str, str], list[str]]:
     """Environment for children: DATABASE_URL/REDIS_URL filled in; returns what we started."""
     env = dict(os.environ)
     started: list[str] = []
+    owned: list[str] = []
     if not env.get("DATABASE_URL"):
         env["DATABASE_URL"], s = start_postgres()
+        owned.append("postgres")
         if s:
             started.append("postgres")
     if not env.get("REDIS_URL"):
         env["REDIS_URL"], s = start_redis()
+        owned.append("redis")
         if s:
             started.append("redis")
-    env[OWNED_ENV] = "1"
+    # Only what this supervisor uses: a child that drops the URLs and starts a server itself
+    # (``manage.py`` from the checkout under a test run on external servers) stops it again.
+    env[OWNED_ENV] = ",".join(owned)
     return env, started
 
 
