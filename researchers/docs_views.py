@@ -38,7 +38,8 @@ _PAGE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
 _MD_LINK = re.compile(r'href="(?![a-z]+:|/|#)([a-z0-9_-]+)\.md(#[^"]*)?"')
 # The order of the index; pages not named here follow, alphabetically.
 PAGE_ORDER = [
-    "api", "authentication", "query", "aggregates", "data", "exports", "quotas", "citation", "crosswalk", "vetting",
+    "api", "authentication", "query", "raw-http", "aggregates", "data", "privacy", "pseudonyms", "exports",
+    "quotas", "citation", "crosswalk", "vetting", "dsa-article-40", "catalogue", "security", "scaling",
 ]  # fmt: skip
 
 
