@@ -184,9 +184,13 @@ def hmac_sql(message_sql: str, key: bytes, *, prefix: bytes = b"", nbytes: int) 
     """
     handle = pad_handle(key)
     # The table is ours and every value is a parameter.
+    # Pads not loaded must fail loudly, never make NULL pseudonyms: the fallback divides by zero, and
+    # only when reached (an InitPlan runs when first needed; a constant would be folded at planning).
+    missing = f"int4send(1 / (SELECT count(*)::int FROM {PADS_TABLE} WHERE false))"  # noqa: S608
+    opad = f"coalesce((SELECT opad FROM {PADS_TABLE} WHERE handle = %s), {missing})"  # noqa: S608
+    ipad = f"coalesce((SELECT ipad FROM {PADS_TABLE} WHERE handle = %s), {missing})"  # noqa: S608
     sql = (
-        f"encode(substring(sha256((SELECT opad FROM {PADS_TABLE} WHERE handle = %s) || sha256("  # noqa: S608
-        f"(SELECT ipad FROM {PADS_TABLE} WHERE handle = %s) || %s::bytea"
+        f"encode(substring(sha256({opad} || sha256({ipad} || %s::bytea"
         f" || convert_to(({message_sql})::text, 'UTF8'))) from 1 for {int(nbytes)}), 'hex')"
     )
     return sql, [handle, handle, prefix]
