@@ -55,7 +55,9 @@ def decode_key(value: str) -> bytes | None:
     text = value.strip()
     if len(text) % 2 == 0 and _HEX.fullmatch(text):
         return bytes.fromhex(text)
-    if _BASE64.fullmatch(text):
+    # Random base64 of 32+ bytes mixes cases (all one case: odds below 1e-9); words and
+    # identifiers (CONSTANT_NAMES) that happen to be valid base64 are not keys.
+    if _BASE64.fullmatch(text) and re.search(r"[a-z]", text) and re.search(r"[A-Z]", text):
         normalised = text.replace("-", "+").replace("_", "/")
         try:
             return base64.b64decode(normalised + "=" * (-len(normalised) % 4), validate=True)
