@@ -42,6 +42,9 @@ def bench_database_url() -> str:
     return urlunsplit(parts._replace(path=f"/{bench}"))
 
 
+_RUN_PSEUDONYM_KEY = secrets.token_hex(32)
+
+
 def bench_env(database_url: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
@@ -50,7 +53,7 @@ def bench_env(database_url: str) -> dict[str, str]:
             "DJANGO_DEBUG": "false",
             "DJANGO_SECRET_KEY": env.get("DJANGO_SECRET_KEY") or "benchmark-only-secret-key-" + "b" * 40,
             # Random per run: production settings refuse weak or published keys (docs/pseudonyms.md).
-            "PSEUDONYM_KEY": env.get("PSEUDONYM_KEY") or secrets.token_hex(32),
+            "PSEUDONYM_KEY": env.get("PSEUDONYM_KEY") or _RUN_PSEUDONYM_KEY,
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
             "DJANGO_SECURE_SSL_REDIRECT": "false",
             "LOG_LEVEL": "WARNING",
