@@ -273,3 +273,31 @@ def test_releases_record_a_key_fingerprint_never_the_key(release, researcher):
     text = str(body)
     master = pseudonyms.master_key()
     assert master.hex() not in text and master.hex()[:16] != release.key_fingerprint
+
+
+def test_two_real_releases_of_the_same_decisions_never_share_decision_ids_and_link_accounts_only_if_granted():
+    from tests.api_fixtures import build_published_release
+
+    first = build_published_release(rows=400, seed=21, version="2099.1")
+    second = build_published_release(rows=400, seed=21, version="2099.2")  # the same decisions (idempotent seed)
+    client = make_research_client()
+
+    def served(release) -> dict[str, dict]:
+        """Served row by stored (base) decision pseudonym: the same decision in both releases."""
+        url = f"/api/v1/datasets/moderation-decisions/releases/{release.version}/records"
+        rows = client.get(url, {"fields": "decision_id,account_id", "page_size": 1000}).json()["data"]
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT decision_id FROM {release.rows_table} ORDER BY row_id")
+            bases = [base for (base,) in cursor.fetchall()]
+        return dict(zip(bases, rows, strict=True))
+
+    a, b = served(first), served(second)
+    common = [base for base in a if base in b and a[base]["account_id"]]
+    assert len(common) > 50
+    assert all(a[base]["decision_id"] != b[base]["decision_id"] for base in common)
+    assert all(a[base]["account_id"] != b[base]["account_id"] for base in common)
+
+    AccessGrant.objects.filter(pk=client.grant.pk).update(longitudinal_linkage=True)
+    a, b = served(first), served(second)
+    assert all(a[base]["account_id"] == b[base]["account_id"] for base in common)
+    assert all(a[base]["decision_id"] != b[base]["decision_id"] for base in common)
