@@ -39,6 +39,10 @@ def main() -> None:
         embedded.use_embedded_servers_if_unset()
         if on_embedded:
             use_checkout_defaults()
+            # The checkout's random pseudonym key under .local/ (docs/pseudonyms.md), never a constant.
+            from platform_api import local_secrets
+
+            local_secrets.use_local_pseudonym_key_if_unset(embedded.LOCAL_DIR)
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(sys.argv)

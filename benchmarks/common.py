@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import secrets
 import socket
 import subprocess
 import sys
@@ -41,6 +42,9 @@ def bench_database_url() -> str:
     return urlunsplit(parts._replace(path=f"/{bench}"))
 
 
+_RUN_PSEUDONYM_KEY = secrets.token_hex(32)
+
+
 def bench_env(database_url: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
@@ -48,7 +52,8 @@ def bench_env(database_url: str) -> dict[str, str]:
             "DATABASE_URL": database_url,
             "DJANGO_DEBUG": "false",
             "DJANGO_SECRET_KEY": env.get("DJANGO_SECRET_KEY") or "benchmark-only-secret-key-" + "b" * 40,
-            "PSEUDONYM_KEY": env.get("PSEUDONYM_KEY") or "benchmark-only-pseudonym-key-" + "p" * 16,
+            # Random per run: production settings refuse weak or published keys (docs/pseudonyms.md).
+            "PSEUDONYM_KEY": env.get("PSEUDONYM_KEY") or _RUN_PSEUDONYM_KEY,
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
             "DJANGO_SECURE_SSL_REDIRECT": "false",
             "LOG_LEVEL": "WARNING",

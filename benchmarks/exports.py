@@ -57,9 +57,12 @@ from researchers.models import AccessGrant
 release = get_release(Dataset.objects.get(slug="moderation-decisions"), "latest")
 query = records.build_query(release, body_query=None)
 grant = AccessGrant.objects.get(oauth_client__client_id=os.environ["BENCH_CLIENT_ID"])
-sql, params = export_writers.chunk_sql(query, project_id=grant.project_id, fmt="csv", after_row_id=0,
-                                       last_row_id=2**62)
+from moderation_data.releases import pseudonyms
+project = pseudonyms.for_grant(grant, release)
+sql, params = export_writers.chunk_sql(query, project=project, fmt="csv", after_row_id=0, last_row_id=2**62)
 raw = connection.get_new_connection(connection.get_connection_params())
+with raw.cursor() as cursor:
+    project.load(cursor)
 rows = 0
 started = time.perf_counter()
 with open(os.devnull, "wb") as sink, raw.cursor() as cursor, cursor.copy(sql, params) as copy:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.checks import Tags, Warning, register
+from django.core.checks import Error, Tags, Warning, register
 
 
 @register(Tags.security, deploy=True)
@@ -19,3 +19,19 @@ def public_base_url_is_set(app_configs=None, **kwargs) -> list[Warning]:
             )
         ]
     return []
+
+
+@register(Tags.security, deploy=True)
+def pseudonym_key_is_strong(app_configs=None, **kwargs) -> list[Error]:
+    """PSEUDONYM_KEY: set, 32+ random bytes, not a value published in the repository (docs/pseudonyms.md)."""
+    from platform_api import local_secrets
+
+    return [
+        Error(
+            problem,
+            hint='Generate one with: python -c "import secrets; print(secrets.token_hex(32))" and keep it out of the '
+            "repository (README.md, Configuration).",
+            id="platform_api.E010",
+        )
+        for problem in local_secrets.key_problems(settings.PSEUDONYM_KEY)
+    ]

@@ -24,7 +24,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from platform_api import embedded
+from platform_api import embedded, local_secrets
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -43,6 +43,8 @@ def _env() -> tuple[dict[str, str], list[str]]:
     # Quiet: no line per request or per task after the banner (LOG_LEVEL=INFO make demo shows them).
     env.setdefault("LOG_LEVEL", "WARNING")
     env.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{env.get('PORT', '8000')}")
+    # Every child uses the checkout's random pseudonym key (.local/pseudonym.key, docs/pseudonyms.md).
+    local_secrets.use_local_pseudonym_key_if_unset(embedded.LOCAL_DIR, env)
     return env, started
 
 

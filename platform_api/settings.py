@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from platform_api import local_secrets
 from platform_api.env import (
     celery_broker_url,
     env_bool,
@@ -150,12 +151,19 @@ EXPORT_CHUNK_ROWS = env_int("EXPORT_CHUNK_ROWS", 250_000, min_value=1)
 EXPORT_MAX_CHUNKS = env_int("EXPORT_MAX_CHUNKS", 64, min_value=1)
 # A running export (or chunk) whose worker has not reported for this long is re-queued by beat.
 EXPORT_STALE_SECONDS = env_int("EXPORT_STALE_SECONDS", 300, min_value=5)
-PSEUDONYM_KEY = env_secret(
-    "PSEUDONYM_KEY",
-    required=not DEBUG,
-    fallback="development-only-pseudonym-master-key-0123456789abcdef",
-    min_length=32,
-)
+# The pseudonym master key (docs/pseudonyms.md): no fallback in code. Production needs it in the
+# environment, strong and unpublished (refused at start-up; ``check --deploy`` says why). Development
+# (DJANGO_DEBUG=true) uses the checkout's random key under .local/, made once on first use.
+PSEUDONYM_KEY = env_str("PSEUDONYM_KEY", "").strip()
+if not PSEUDONYM_KEY and DEBUG:
+    PSEUDONYM_KEY = local_secrets.local_pseudonym_key(Path(env_str("PLATFORM_LOCAL_DIR", str(BASE_DIR / ".local"))))
+if not DEBUG and local_secrets.key_problems(PSEUDONYM_KEY):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        "; ".join(local_secrets.key_problems(PSEUDONYM_KEY))
+        + '. Generate one with: python -c "import secrets; print(secrets.token_hex(32))" (see .env.example)'
+    )
 # Bumped when PSEUDONYM_KEY is rotated: recorded on each release and in export manifests.
 PSEUDONYM_KEY_VERSION = env_int("PSEUDONYM_KEY_VERSION", 1, min_value=1, max_value=32767)
 

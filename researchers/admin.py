@@ -388,7 +388,7 @@ class AccessGrantAdmin(ReviewActionsMixin, admin.ModelAdmin):
             {"fields": ("application_link", "dsc_reference", "status", "client_id", "secret_issued_at", "created_at")},
         ),
         ("Terms", {"fields": ("datasets", "modality", "valid_from", "valid_until")}),
-        ("Data limits", {"fields": ("data_from", "data_until", "data_fields")}),
+        ("Data limits", {"fields": ("data_from", "data_until", "data_fields", "longitudinal_linkage")}),
         (
             "Quotas",
             {

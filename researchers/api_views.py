@@ -56,6 +56,7 @@ class MeView(AuditedAPIView):
             "privacy_budgets": [budget.as_dict() for budget in budgets_of(grant)],
             "dsc_reference": grant.dsc_reference or None,
             "data_limits": grant.data_limits,
+            "longitudinal_linkage": grant.longitudinal_linkage,
         }
         return Response(MeSerializer(data).data)
 

@@ -289,6 +289,14 @@ class AccessGrant(models.Model):
     data_fields = ArrayField(
         models.CharField(max_length=64), default=list, blank=True, help_text="Only these fields (empty: all)."
     )
+    # docs/pseudonyms.md: off, an account's pseudonym differs between releases; on, it is the same
+    # across the project's releases (longitudinal studies), and k must hold over the linked releases.
+    longitudinal_linkage = models.BooleanField(
+        "longitudinal account linkage",
+        default=False,
+        help_text="Give an account the same pseudonym in every release this project reads (off: a new one per "
+        "release). Turn on only for approved longitudinal designs.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

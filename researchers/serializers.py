@@ -74,6 +74,10 @@ class MeSerializer(serializers.Serializer):
     data_limits = MeDataLimitsSerializer(
         allow_null=True, help_text="The period and fields this grant's rows are limited to; null when unlimited."
     )
+    longitudinal_linkage = serializers.BooleanField(
+        help_text="True: an account keeps its pseudonym across this project's releases; false (default): account "
+        "pseudonyms change with every release (docs/pseudonyms.md)."
+    )
 
 
 class UsageTodaySerializer(serializers.Serializer):

@@ -46,6 +46,12 @@ class ManifestSerializer(serializers.Serializer):
     format = serializers.CharField()
     codebook_version = serializers.CharField()
     pseudonym_key_version = serializers.IntegerField()
+    key_fingerprint = serializers.CharField(
+        required=False, help_text="identifies the pseudonym master key the file was made with (never the key)"
+    )
+    project_key_generation = serializers.IntegerField(
+        required=False, help_text="your project's pseudonym key generation (a new one after crypto-shredding)"
+    )
     pseudonyms = serializers.CharField(help_text="how the pseudonym columns are keyed")
     order = serializers.CharField(help_text="row order of the file")
     citation = serializers.CharField(required=False, help_text="how to cite the release (docs/citation.md)")

@@ -44,6 +44,8 @@ from moderation_data.exports.models import Export, ExportChunk
 from moderation_data.query import language as ql
 from moderation_data.query import records
 from moderation_data.releases import citation as cite
+from moderation_data.releases import pseudonyms
+from moderation_data.releases.project_keys import ProjectKeyUnavailable
 from moderation_data.releases.selectors import LATEST, get_published_release, release_rows_table
 from platform_api.errors import NotFoundError, RateLimited, ScopeMissing
 from platform_api.ratelimit import Window, refund
@@ -233,6 +235,7 @@ def request_export(*, grant: AccessGrant, spec: dict) -> Export:
 
 
 def _manifest(release, query: records.RecordsQuery, spec: dict, *, grant: AccessGrant) -> dict:
+    project = pseudonyms.for_grant(grant, release)
     return {
         # The DSC request the data was given on (docs/dsa-article-40.md), and the grant's data limits.
         "dsc_reference": grant.dsc_reference or None,
@@ -246,7 +249,16 @@ def _manifest(release, query: records.RecordsQuery, spec: dict, *, grant: Access
         "format": spec["format"],
         "codebook_version": release.codebook_version,
         "pseudonym_key_version": release.pseudonym_key_version,
-        "pseudonyms": "keyed to your project (HMAC-SHA256)",
+        # Which master key made the file (never the key itself), and the project key's generation
+        # (docs/pseudonyms.md).
+        "key_fingerprint": pseudonyms.key_fingerprint(release.pseudonym_key_version),
+        "project_key_generation": project.generation,
+        "pseudonyms": "keyed to your project (HMAC-SHA256): decision and content ids per release, account ids "
+        + (
+            "across your project's releases (longitudinal linkage)"
+            if project.account_scope == pseudonyms.LINKED_SCOPE
+            else "per release"
+        ),
         "order": "row_id",
         # How to cite the data this file holds (docs/citation.md).
         "citation": cite.as_text(release),
@@ -298,6 +310,15 @@ def _may_take(status_running: bool, claimed_by: str, heartbeat, task_id: str) ->
 
 def _locked_export(export_id) -> Export | None:
     return Export.objects.select_for_update().select_related("release__dataset", "grant").filter(pk=export_id).first()
+
+
+def _pseudonyms_of(export: Export) -> pseudonyms.ProjectPseudonyms:
+    """The project key the export was requested under: a key destroyed since fails the export (never mixes keys)."""
+    project = pseudonyms.for_grant(export.grant, export.release)
+    pinned = (export.manifest or {}).get("project_key_generation")
+    if pinned is not None and pinned != project.generation:
+        raise ProjectKeyUnavailable("The project's pseudonym key was destroyed while this export was running.")
+    return project
 
 
 def _query_of(export: Export) -> records.RecordsQuery:
@@ -364,9 +385,17 @@ def _plan_chunks(export: Export) -> None:
     )
 
 
-def _raw_connection():
-    """A second connection for streaming COPY while Django's records heartbeats."""
+def _raw_connection(project: pseudonyms.ProjectPseudonyms | None = None):
+    """A second connection for streaming COPY while Django's records heartbeats.
+
+    The project's pseudonym pads are loaded first (COPY into a session temporary table, which a
+    read-only transaction could not create).
+    """
     raw = connection.get_new_connection(connection.get_connection_params())
+    if project is not None:
+        raw.autocommit = True
+        with raw.cursor() as cursor:
+            project.load(cursor)
     raw.autocommit = False
     raw.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
     raw.execute("SET LOCAL statement_timeout = 0")
@@ -410,10 +439,11 @@ def run_export_chunk(export_id, index: int, *, task_id: str = "") -> None:
     query = _query_of(export)
     extension = writers.EXTENSIONS[export.format]
     with _temporary_file(export.pk, f"part{index}.{extension}") as (path, handle):
-        raw = _raw_connection()
+        project = _pseudonyms_of(export)
+        raw = _raw_connection(project)
         try:
             rows = writers.write_chunk(
-                raw, query, project_id=export.grant.project_id, fmt=export.format,
+                raw, query, project=project, fmt=export.format,
                 after_row_id=chunk.after_row_id, last_row_id=chunk.last_row_id, out=handle, progress=progress,
             )  # fmt: skip
         except writers.ExportAborted:

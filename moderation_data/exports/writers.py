@@ -1,9 +1,10 @@
 """Export writers: one row_id range of a query, streamed out of PostgreSQL with ``COPY``, in constant memory.
 
 PostgreSQL does the work: it filters, computes the per-project pseudonyms (the same HMAC as
-``project_pseudonym``) and renders CSV or JSON itself, and the bytes are copied to the part file
-as they arrive. Parquet reads the same ``COPY`` CSV stream with pyarrow's streaming CSV reader
-(typed columns, C++ parsing) and writes row groups. Output is a pure function of the release,
+``ProjectPseudonyms.pseudonym``; its pads are loaded with COPY, never written in the SQL text)
+and renders CSV or JSON itself, and the bytes are copied to the part file as they arrive.
+Parquet reads the same ``COPY`` CSV stream with pyarrow's streaming CSV reader (typed columns,
+C++ parsing) and writes row groups. Output is a pure function of the release,
 query, fields, project and row range, so a re-run writes byte-identical files.
 
 Formats:
@@ -22,7 +23,7 @@ from typing import BinaryIO
 
 from moderation_data.query import language as ql
 from moderation_data.query.records import RecordsQuery
-from moderation_data.releases.pseudonyms import project_pseudonym_sql
+from moderation_data.releases.pseudonyms import ProjectPseudonyms, kind_of
 from moderation_data.releases.selectors import release_rows_table
 
 LIST_SEPARATOR = "\x1f"  # unit separator: never part of a codebook value
@@ -45,14 +46,14 @@ class ExportAborted(Exception):
     """The export stopped being ours while we were writing it (cancelled, or claimed by another worker)."""
 
 
-def _select_list(query: RecordsQuery, project_id: str, fmt: str) -> tuple[list[str], list]:
+def _select_list(query: RecordsQuery, project: ProjectPseudonyms, fmt: str) -> tuple[list[str], list]:
     """The SELECT list (and its parameters) of the export's fields, rendered for ``fmt``."""
     select, params = [], []
     for name in query.selected:
         field = query.fields[name]
         column = field.column
         if field.type == "pseudonym":
-            expression, expression_params = project_pseudonym_sql(column, project_id)
+            expression, expression_params = project.sql(column, kind_of(name))
             params += expression_params
         elif fmt == "csv" and field.type == "list":
             expression = f"to_json({column})::text"
@@ -66,10 +67,12 @@ def _select_list(query: RecordsQuery, project_id: str, fmt: str) -> tuple[list[s
     return select, params
 
 
-def chunk_sql(query: RecordsQuery, *, project_id: str, fmt: str, after_row_id: int, last_row_id: int) -> tuple:
+def chunk_sql(
+    query: RecordsQuery, *, project: ProjectPseudonyms, fmt: str, after_row_id: int, last_row_id: int
+) -> tuple:
     """The ``COPY (SELECT ...) TO STDOUT`` statement of one row range, and its parameters."""
     where, where_params = ql.compile_sql(query.node, query.fields)
-    select, select_params = _select_list(query, project_id, fmt)
+    select, select_params = _select_list(query, project, fmt)
     table = release_rows_table(query.release)
     # Identifiers come from the codebook (validated names), values are all parameters.
     inner = (
@@ -248,7 +251,7 @@ def write_chunk(
     raw_connection,
     query: RecordsQuery,
     *,
-    project_id: str,
+    project: ProjectPseudonyms,
     fmt: str,
     after_row_id: int,
     last_row_id: int,
@@ -256,8 +259,9 @@ def write_chunk(
     progress: Progress,
 ) -> int:
     """Write rows ``(after_row_id, last_row_id]`` matching the query to ``out`` (no CSV header)."""
-    sql, params = chunk_sql(query, project_id=project_id, fmt=fmt, after_row_id=after_row_id, last_row_id=last_row_id)
+    sql, params = chunk_sql(query, project=project, fmt=fmt, after_row_id=after_row_id, last_row_id=last_row_id)
     with raw_connection.cursor() as cursor:
+        project.load(cursor)
         if fmt == "parquet":
             return write_parquet_chunk(cursor, sql, params, out, progress, parquet_schema(query))
         return write_text_chunk(cursor, sql, params, out, progress, crlf=fmt == "csv")
@@ -271,6 +275,7 @@ PARQUET_METADATA_KEYS = (
     "release_sha256",
     "codebook_version",
     "pseudonym_key_version",
+    "key_fingerprint",
     "query",
     "fields",
     "citation",

@@ -18,6 +18,7 @@ from moderation_data.catalog.api import SLUG
 from moderation_data.catalog.selectors import get_visible_dataset
 from moderation_data.query import records
 from moderation_data.query import serializers as s
+from moderation_data.releases import pseudonyms
 from moderation_data.releases.api import RELEASE_PATH, VERSION
 from moderation_data.releases.selectors import get_published_release
 from platform_api.audit import scrub
@@ -157,7 +158,9 @@ class RecordsView(AuditedAPIView):
         grant = grant_of(request)
         # Reserve rows before reading: concurrent pages can never overshoot the daily quota.
         with reserve_records(grant, options.get("page_size") or records.DEFAULT_PAGE_SIZE) as held:
-            page = records.fetch_page(query, after=after, limit=held.taken, project_id=grant.project_id)
+            page = records.fetch_page(
+                query, after=after, limit=held.taken, project=pseudonyms.for_grant(grant, query.release)
+            )
             held.use(page.rows)
         self.audit["rows_returned"] = page.rows
         body = {

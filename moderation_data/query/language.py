@@ -40,12 +40,9 @@ Research API are answered with this API's equivalent (:mod:`moderation_data.quer
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime
 import difflib
 import hashlib
-import hmac
 import json
 import re
 from collections.abc import Mapping
@@ -53,7 +50,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from moderation_data.query import crosswalk
-from platform_api.errors import InvalidCursor, InvalidQuery
+from platform_api.errors import InvalidQuery
 
 OPERATIONS = ("EQ", "IN", "GT", "GTE", "LT", "LTE", "NE")
 ORDERING_OPERATIONS = frozenset({"GT", "GTE", "LT", "LTE"})
@@ -738,57 +735,9 @@ def parse_fields(requested: list[str] | str | None, fields: Mapping[str, Field],
     return list(dict.fromkeys(names))
 
 
-# --- cursors -----------------------------------------------------------------------------------
-
-_CURSOR_VERSION = 1
-_CURSOR_BODY = 1 + 8  # version byte, last row id (unsigned 64-bit, big endian)
-_CURSOR_TAG = 32  # full HMAC-SHA256
-_CURSOR_LENGTH = len(base64.urlsafe_b64encode(bytes(_CURSOR_BODY + _CURSOR_TAG)).rstrip(b"="))
-_CURSOR_ALPHABET = re.compile(r"[A-Za-z0-9_-]+")
-
-
-def cursor_key() -> bytes:
-    """The cursor MAC key, derived from SECRET_KEY (rotating SECRET_KEY invalidates outstanding cursors)."""
-    from django.conf import settings
-
-    return hmac.new(settings.SECRET_KEY.encode("utf-8"), b"cursor-v1", hashlib.sha256).digest()
-
-
-def _cursor_tag(key: bytes, dataset: str, release: str, fingerprint: str, body: bytes) -> bytes:
-    # The binding travels in the MAC, not in the token: JSON keeps the parts unambiguous.
-    context = json.dumps(["cursor-v1", dataset, release, fingerprint], ensure_ascii=True, separators=(",", ":"))
-    return hmac.new(key, context.encode("ascii") + b"\n" + body, hashlib.sha256).digest()
-
-
-def encode_cursor(*, key: bytes, dataset: str, release: str, fingerprint: str, last_row_id: int) -> str:
-    """An opaque, URL-safe, tamper-proof cursor for the page after ``last_row_id``, bound to dataset, release, query."""
-    if isinstance(last_row_id, bool) or not isinstance(last_row_id, int) or not 0 <= last_row_id < 2**64:
-        raise ValueError("last_row_id must be an unsigned 64-bit integer")
-    body = bytes([_CURSOR_VERSION]) + last_row_id.to_bytes(8, "big")
-    token = body + _cursor_tag(key, dataset, release, fingerprint, body)
-    return base64.urlsafe_b64encode(token).rstrip(b"=").decode("ascii")
-
-
-def decode_cursor(token: Any, *, key: bytes, dataset: str, release: str, fingerprint: str) -> int:
-    """The last row id of a cursor made by :func:`encode_cursor` for this dataset, release and query."""
-    # One generic refusal whatever went wrong: no oracle for which part mismatched.
-    invalid = InvalidCursor(detail={"path": "cursor"})
-    if not isinstance(token, str) or len(token) != _CURSOR_LENGTH or not _CURSOR_ALPHABET.fullmatch(token):
-        raise invalid
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-    except (binascii.Error, ValueError):
-        raise invalid from None
-    # Refuse non-canonical spellings (altered padding bits decode to the same bytes).
-    if base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii") != token:
-        raise invalid
-    body, tag = raw[:_CURSOR_BODY], raw[_CURSOR_BODY:]
-    if not hmac.compare_digest(tag, _cursor_tag(key, dataset, release, fingerprint, body)):
-        raise invalid
-    if body[0] != _CURSOR_VERSION:
-        raise invalid
-    return int.from_bytes(body[1:], "big")
-
+# --- cursors ---------------------------------------------------------------------------------
+# Opaque, grant-bound cursors live in moderation_data.query.cursors (docs/pseudonyms.md).
+from moderation_data.query.cursors import cursor_key, decode_cursor, encode_cursor  # noqa: E402
 
 __all__ = [
     "FIELD_TYPES",

@@ -11,7 +11,8 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from moderation_data.releases.models import Release
+from moderation_data.releases.models import ProjectKey, Release
+from moderation_data.releases.project_keys import shred_project_keys
 from moderation_data.releases.services import ReleaseError, publish_release, withdraw_release
 
 
@@ -29,8 +30,8 @@ class ReleaseAdmin(admin.ModelAdmin):
     fields = [
         "dataset", "version", "status", "period_start", "period_end", "row_count", "sha256", "rows_table",
         "k_anonymity", "anonymization_statistics", "control_totals_table", "codebook_version",
-        "pseudonym_key_version", "build_seconds", "error", "created_at", "published_at", "withdrawn_at",
-        "withdrawn_reason", "notes", "doi",
+        "pseudonym_key_version", "key_fingerprint", "build_seconds", "error", "created_at", "published_at",
+        "withdrawn_at", "withdrawn_reason", "notes", "doi",
     ]  # fmt: skip
 
     def get_readonly_fields(self, request, obj=None):
@@ -97,3 +98,38 @@ class ReleaseAdmin(admin.ModelAdmin):
                 withdraw_release(release, reason=f"withdrawn by {request.user}")
             except ReleaseError as exc:
                 self.message_user(request, str(exc), messages.ERROR)
+
+
+@admin.register(ProjectKey)
+class ProjectKeyAdmin(admin.ModelAdmin):
+    """Per-project pseudonym keys (docs/pseudonyms.md): never shown, only destroyed (crypto-shredding)."""
+
+    list_display = ["project", "key_version", "generation", "created_at", "destroyed_at"]
+    list_filter = ["key_version", ("destroyed_at", admin.EmptyFieldListFilter)]
+    search_fields = ["project__title", "project__id"]
+    fields = ["project", "key_version", "generation", "created_at", "destroyed_at", "destroyed_reason"]
+    actions = ["shred_action"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
+
+    def has_add_permission(self, request) -> bool:
+        return False  # made on a project's first data access
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # destroying is the audited action below, which keeps the row as a record
+
+    @admin.action(description="Destroy the selected projects' keys (crypto-shred their pseudonyms)")
+    def shred_action(self, request: HttpRequest, queryset) -> None:
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        projects = {key.project for key in queryset.select_related("project")}
+        destroyed = sum(
+            shred_project_keys(project, actor=f"admin:{request.user.get_username()}", reason="admin action")
+            for project in projects
+        )
+        self.message_user(
+            request,
+            f"Destroyed {destroyed} key(s) of {len(projects)} project(s): their pseudonyms can no longer be computed.",
+            messages.SUCCESS,
+        )

@@ -29,7 +29,7 @@ from moderation_data.aggregates.table import build_aggregation_table
 from moderation_data.catalog import enums
 from moderation_data.catalog.models import ROW_LEVEL_SLUG
 from moderation_data.releases.models import Release
-from moderation_data.releases.pseudonyms import base_pseudonym_sql
+from moderation_data.releases.pseudonyms import base_pseudonym_sql, load_base_pads
 
 logger = logging.getLogger("moderation_data.releases")
 
@@ -216,9 +216,9 @@ def _k_anonymize(cursor, k: int) -> dict:
 
 def _row_select(version: int) -> tuple[str, list]:
     """The SELECT list of a release row: the codebook's columns, nothing else (the allowlist)."""
-    decision_sql, decision_params = base_pseudonym_sql("d.platform_decision_id", version=version)
-    account_sql, account_params = base_pseudonym_sql("d.account_id", version=version)
-    content_sql, content_params = base_pseudonym_sql("d.content_id", version=version)
+    decision_sql, decision_params = base_pseudonym_sql("d.platform_decision_id", kind="decision", version=version)
+    account_sql, account_params = base_pseudonym_sql("d.account_id", kind="account", version=version)
+    content_sql, content_params = base_pseudonym_sql("d.content_id", kind="content", version=version)
     views = (
         "CASE WHEN d.views_before_action IS NULL THEN NULL WHEN d.views_before_action = 0 THEN '0'"
         " WHEN d.views_before_action <= 100 THEN '1-100' WHEN d.views_before_action <= 1000 THEN '101-1000'"
@@ -274,6 +274,7 @@ def _build_rows(cursor, release: Release, stages: _Stages) -> dict:
     table = rows_table_name(release.pk)
     # A table of this name can only be a leftover of a discarded database state (ids are never reused).
     cursor.execute(f"DROP TABLE IF EXISTS {table}")
+    load_base_pads(cursor, version=release.pseudonym_key_version)  # no key in SQL text (docs/pseudonyms.md)
     select_sql, params = _row_select(release.pseudonym_key_version)
     codebook_columns = [f["column"] for f in release.codebook]
     cursor.execute(

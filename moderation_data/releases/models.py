@@ -37,6 +37,8 @@ class Release(models.Model):
     codebook = models.JSONField(default=list, blank=True)
     codebook_version = models.CharField(max_length=16, blank=True)
     pseudonym_key_version = models.PositiveSmallIntegerField(default=1)
+    # Which master key the release was built with (docs/pseudonyms.md): a digest, never the key.
+    key_fingerprint = models.CharField(max_length=32, blank=True)
     source_fingerprint = models.CharField(
         max_length=64, blank=True, help_text="digest of the raw tier it was built from"
     )
@@ -83,3 +85,44 @@ class EnforcementSummaryCell(models.Model):
 
     def __str__(self) -> str:
         return f"{self.month} {self.policy} {self.country}: {self.decisions}"
+
+
+class ProjectKeyQuerySet(models.QuerySet):
+    def active(self) -> ProjectKeyQuerySet:
+        return self.filter(destroyed_at__isnull=True)
+
+
+class ProjectKey(models.Model):
+    """A project's random pseudonym key, stored wrapped (AES-GCM under a key derived from PSEUDONYM_KEY).
+
+    Created on a project's first data access (docs/pseudonyms.md). Destroying it (``shred_project_keys``)
+    wipes the wrapped key: the pseudonyms it made can never be recomputed (crypto-shredding), and the
+    project's next request, if it may still make one, gets a new generation.
+    """
+
+    project = models.ForeignKey(
+        "researchers.ResearchApplication", on_delete=models.PROTECT, related_name="pseudonym_keys"
+    )
+    key_version = models.PositiveSmallIntegerField(help_text="PSEUDONYM_KEY_VERSION the key is wrapped under")
+    generation = models.PositiveIntegerField()
+    wrapped = models.BinaryField(help_text="nonce and AES-GCM ciphertext of the key; empty once destroyed")
+    created_at = models.DateTimeField(auto_now_add=True)
+    destroyed_at = models.DateTimeField(null=True, blank=True)
+    destroyed_reason = models.TextField(blank=True)
+
+    objects = ProjectKeyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["project", "-generation"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "key_version", "generation"], name="project_key_generation"),
+            models.UniqueConstraint(
+                fields=["project", "key_version"],
+                condition=models.Q(destroyed_at__isnull=True),
+                name="project_key_one_active",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        state = "destroyed" if self.destroyed_at else "active"
+        return f"project {self.project_id} key v{self.key_version}.{self.generation} ({state})"

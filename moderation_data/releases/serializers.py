@@ -45,6 +45,7 @@ class ReleaseDetailSerializer(ReleaseSummarySerializer):
     status = serializers.CharField()
     codebook_version = serializers.CharField()
     pseudonym_key_version = serializers.IntegerField()
+    key_fingerprint = serializers.CharField(help_text="identifies the pseudonym master key used (never the key)")
     k_anonymity = serializers.IntegerField()
     anonymization = serializers.DictField()
     control_totals = serializers.ListField(child=serializers.DictField())

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from moderation_data.catalog.codebook import CODEBOOK_VERSION, codebook_for
 from moderation_data.catalog.models import ROW_LEVEL_SLUG, SUMMARY_SLUG, Dataset
-from moderation_data.releases import build
+from moderation_data.releases import build, pseudonyms
 from moderation_data.releases import citation as cite
 from moderation_data.releases.models import Release
 
@@ -58,6 +58,7 @@ def start_release(
         "period_start": period_start,
         "period_end": period_end,
         "pseudonym_key_version": settings.PSEUDONYM_KEY_VERSION,
+        "key_fingerprint": pseudonyms.key_fingerprint(settings.PSEUDONYM_KEY_VERSION),
         "codebook_version": CODEBOOK_VERSION,
     }
     release = Release.objects.create(

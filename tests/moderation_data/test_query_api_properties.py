@@ -10,7 +10,7 @@ from django.db import connection, transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from moderation_data.releases.pseudonyms import project_pseudonym
+from moderation_data.releases import pseudonyms
 from tests.api_fixtures import build_published_release, make_research_client
 
 RECORDS = "/api/v1/datasets/moderation-decisions/releases/latest/records"
@@ -121,7 +121,8 @@ def test_random_queries_return_exactly_what_independent_sql_selects(world, data)
         cursor.execute(
             f"SELECT decision_id FROM {release.rows_table} WHERE {' AND '.join(parts)} ORDER BY row_id", params
         )
-        expected = [project_pseudonym(researcher.grant.project_id, base) for (base,) in cursor.fetchall()]
+        project = pseudonyms.for_grant(researcher.grant, release)
+        expected = [project.pseudonym("decision", base) for (base,) in cursor.fetchall()]
 
     assert researcher.post(COUNT, {"query": query}).json()["count"] == len(expected)
     got, cursor_token = [], None

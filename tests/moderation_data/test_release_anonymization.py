@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import hmac
 
 import pytest
 from django.db import connection
@@ -81,63 +80,12 @@ def test_a_release_holds_only_codebook_columns_with_no_timestamp_type(demo_relea
     assert columns["automated_detection"] == "boolean" and columns["row_id"] == "bigint"
 
 
-@pytest.mark.embedded
-def test_sql_hmac_equals_python_hmac_for_any_key_and_message():
-    messages = ["", "a", "7345617503298525984", "ünïcødé ✓", "x" * 200]
-    keys = [b"k", b"\x00" * 32, b"long key " * 20]
-    with connection.cursor() as cursor:
-        for key in keys:
-            for message in messages:
-                sql, params = pseudonyms.hmac_sql("%s", key, nbytes=32)
-                cursor.execute(f"SELECT {sql}", [*params, message])
-                expected = hmac.new(key, message.encode(), hashlib.sha256).hexdigest()
-                assert cursor.fetchone()[0] == expected
-
-
 def test_stored_base_pseudonyms_are_the_python_hmac_of_the_raw_id(demo_release):
     decision = Decision.objects.exclude(account_id=None).first()
-    base = pseudonyms.base_pseudonym(decision.platform_decision_id)
+    base = pseudonyms.base_pseudonym(decision.platform_decision_id, kind="decision")
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT account_id FROM {demo_release.rows_table} WHERE decision_id = %s", [base])
-        assert cursor.fetchone()[0] == pseudonyms.base_pseudonym(decision.account_id)
-
-
-def test_project_pseudonym_sql_equals_the_python_function(demo_release):
-    with connection.cursor() as cursor:
-        sql, params = pseudonyms.project_pseudonym_sql("account_id", "project-42")
-        cursor.execute(
-            f"SELECT account_id, {sql} FROM {demo_release.rows_table} WHERE account_id IS NOT NULL LIMIT 200", params
-        )
-        rows = cursor.fetchall()
-    assert len(rows) == 200
-    for base, in_sql in rows:
-        assert in_sql == pseudonyms.project_pseudonym("project-42", base)
-
-
-def test_pseudonyms_are_stable_within_a_project_and_unlinkable_across_projects(demo_release):
-    rows = list(iter_release_rows(demo_release, fields=["decision_id", "account_id"]))
-    by_account: dict[str, list[str]] = {}
-    for row in rows:
-        if row["account_id"]:
-            by_account.setdefault(row["account_id"], []).append(row["decision_id"])
-    repeated = [base for base, decisions in by_account.items() if len(decisions) > 3][:50]
-    assert repeated
-    for base in repeated:
-        seen_a = {pseudonyms.project_pseudonym("project-a", base) for _ in by_account[base]}
-        assert len(seen_a) == 1  # stable within a project
-    project_a = {pseudonyms.project_pseudonym("project-a", base) for base in by_account}
-    project_b = {pseudonyms.project_pseudonym("project-b", base) for base in by_account}
-    assert len(project_a) == len(project_b) == len(by_account)  # no collisions
-    assert project_a.isdisjoint(project_b)  # nothing links the two projects' values
-    assert project_a.isdisjoint(set(by_account))  # researchers never see the stored value
-    # Not an unkeyed hash of the raw id, whatever the encoding or truncation.
-    raw_accounts = set(Decision.objects.exclude(account_id=None).values_list("account_id", flat=True))
-    unkeyed = set()
-    for raw in raw_accounts:
-        for algorithm in ("sha256", "sha1", "md5"):
-            digest = hashlib.new(algorithm, raw.encode()).hexdigest()
-            unkeyed.update({digest, digest[:24], digest[:32]})
-    assert unkeyed.isdisjoint(project_a | project_b | set(by_account))
+        assert cursor.fetchone()[0] == pseudonyms.base_pseudonym(decision.account_id, kind="account")
 
 
 def test_k_anonymity_holds_on_a_release_of_skewed_data(demo_release):
@@ -213,18 +161,3 @@ def test_iterating_rows_resumes_after_a_row_id(demo_release):
     assert [r["row_id"] for r in first] == list(range(1, demo_release.row_count + 1))
     rest = list(iter_release_rows(demo_release, fields=["policy"], after_row_id=100))
     assert rest == first[100:]
-
-
-def test_project_pseudonyms_can_be_computed_inside_a_copy_for_exports(demo_release):
-    sql, params = pseudonyms.project_pseudonym_sql("account_id", "project-7")
-    with (
-        connection.cursor() as cursor,
-        cursor.cursor.copy(
-            f"COPY (SELECT account_id, {sql} FROM {demo_release.rows_table}"
-            " WHERE account_id IS NOT NULL ORDER BY row_id LIMIT 50) TO STDOUT",
-            params,
-        ) as copy,
-    ):
-        rows = [tuple(line.split("\t")) for line in bytes(b"".join(copy)).decode().splitlines()]
-    assert len(rows) == 50
-    assert all(value == pseudonyms.project_pseudonym("project-7", base) for base, value in rows)

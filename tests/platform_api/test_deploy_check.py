@@ -1,3 +1,4 @@
+import secrets
 import subprocess
 import sys
 
@@ -7,7 +8,7 @@ PRODUCTION_ENV = {
     "DJANGO_DEBUG": "false",
     "DJANGO_SECRET_KEY": "pr0duction-like-secret-key-with-plenty-of-entropy-9f8e7d6c5b4a3210",
     "DJANGO_ALLOWED_HOSTS": "research-api.example.org",
-    "PSEUDONYM_KEY": "production-like-pseudonym-master-key-0f1e2d3c4b5a",
+    "PSEUDONYM_KEY": secrets.token_hex(32),  # random per run: docs/pseudonyms.md
     "EMAIL_URL": "smtp+tls://mailer:pw@smtp.example.org",
     "PUBLIC_BASE_URL": "https://research-api.example.org",
 }
