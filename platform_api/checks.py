@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.checks import Tags, Warning, register
+from django.core.checks import Error, Tags, Warning, register
 
 
 @register(Tags.security, deploy=True)
@@ -16,6 +16,21 @@ def public_base_url_is_set(app_configs=None, **kwargs) -> list[Warning]:
                 hint="Set PUBLIC_BASE_URL to the address researchers reach the platform at, e.g. "
                 "https://research.example.org.",
                 id="platform_api.W001",
+            )
+        ]
+    return []
+
+
+@register(Tags.security, deploy=True)
+def audit_chain_key_is_set(app_configs=None, **kwargs) -> list[Error]:
+    """The audit chain's key must come from the environment, never a file next to the code."""
+    if not settings.AUDIT_CHAIN_KEY:
+        return [
+            Error(
+                "AUDIT_CHAIN_KEY is not set; the audit chain would be sealed with a key generated under .local/.",
+                hint="Set AUDIT_CHAIN_KEY (at least 32 random characters) from your secret store, "
+                "never kept in the database (docs/api.md, Audit log).",
+                id="platform_api.E002",
             )
         ]
     return []

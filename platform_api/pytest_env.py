@@ -11,6 +11,7 @@ import uuid
 
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key-" + "x7Qp" * 12)
 os.environ.setdefault("PSEUDONYM_KEY", "test-only-pseudonym-master-key-" + "k3Yz" * 8)
+os.environ.setdefault("AUDIT_CHAIN_KEY", "test-only-audit-chain-key-" + "a9Wc" * 8)
 os.environ.setdefault("EMAIL_URL", "locmem://")
 os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
 # The test client speaks plain HTTP.

@@ -4,12 +4,17 @@ and the token endpoints with brute-force limits and the platform's error envelop
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import logging
+import math
+import secrets
+import time
 from urllib.parse import unquote
 
 from django.conf import settings
+from django.contrib.auth.hashers import check_password, make_password
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.decorators import method_decorator
@@ -26,6 +31,11 @@ from platform_api.middleware import set_log_client
 from researchers.models import EXPORTS_SCOPE, AccessGrant
 
 logger = logging.getLogger(__name__)
+
+
+@functools.lru_cache(maxsize=1)
+def _dummy_secret_hash() -> str:
+    return make_password(secrets.token_urlsafe(32))
 
 
 def grant_of_client(oauth_client) -> AccessGrant | None:
@@ -64,6 +74,10 @@ class GrantOAuth2Validator(OAuth2Validator):
 
     def authenticate_client(self, request, *args, **kwargs) -> bool:
         if not super().authenticate_client(request, *args, **kwargs):
+            if getattr(request, "client", None) is None:
+                # An unknown client id costs the same PBKDF2 verification as a wrong secret, so the
+                # time of the refusal does not tell which client ids exist.
+                check_password("", _dummy_secret_hash())
             return False
         grant = grant_of_client(request.client)
         # A client without a usable grant cannot even authenticate (token or revocation).
@@ -110,41 +124,51 @@ def _client_id_of(request: HttpRequest) -> str:
 
 
 class TokenAttemptLimiter:
-    """Counts failed client authentications per client id and per IP in a sliding-ish fixed window.
+    """Failed client authentications, counted per (client id, IP) and per IP, with exponential backoff.
 
-    Redis (Django's cache) holds the counters, so the limit holds across web processes.
+    Nothing is counted per client id alone: a stranger guessing a client's secret from elsewhere
+    slows down only their own address, never the owner's correct secret from theirs. After
+    ``FAILURES_PER_CLIENT`` free failures of one (client id, IP) pair, or ``FAILURES_PER_IP`` of one
+    IP (made-up ids included), each further failure doubles the wait, from 1 s up to
+    ``WINDOW_SECONDS``. A success clears its pair. Redis (Django's cache) holds the counters, so the
+    limits hold across web processes.
     """
 
     def __init__(self) -> None:
         conf = settings.OAUTH_TOKEN_BRUTE_FORCE
         self.window = conf["WINDOW_SECONDS"]
-        self.per_client = conf["FAILURES_PER_CLIENT"]
+        self.per_pair = conf["FAILURES_PER_CLIENT"]
         self.per_ip = conf["FAILURES_PER_IP"]
 
     def _keys(self, request: HttpRequest) -> list[tuple[str, int]]:
-        keys = [(f"oauth-fail:ip:{_client_ip(request)}", self.per_ip)]
+        ip = _client_ip(request)
+        ip_digest = hashlib.sha256(ip.encode("utf-8")).hexdigest()[:32]
+        keys = [(f"oauth-fail:ip:{ip_digest}", self.per_ip)]
         client_id = _client_id_of(request)
         if client_id:
-            digest = hashlib.sha256(client_id.encode("utf-8")).hexdigest()[:32]
-            keys.append((f"oauth-fail:client:{digest}", self.per_client))
+            digest = hashlib.sha256(f"{client_id}\n{ip}".encode()).hexdigest()[:32]
+            keys.append((f"oauth-fail:pair:{digest}", self.per_pair))
         return keys
 
     def blocked(self, request: HttpRequest) -> int | None:
-        """Seconds to wait if any counter is over its limit, else None."""
-        keys = self._keys(request)
-        values = cache.get_many([key for key, _ in keys])
-        for key, limit in keys:
-            if int(values.get(key) or 0) >= limit:
-                return self.window
-        return None
+        """Seconds to wait if the pair or the IP is backing off, else None."""
+        now = time.time()
+        values = cache.get_many([key for key, _ in self._keys(request)])
+        waits = [math.ceil(state["until"] - now) for state in values.values() if state and state["until"] > now]
+        return max(waits) if waits else None
 
     def failed(self, request: HttpRequest) -> None:
-        for key, _ in self._keys(request):
-            if not cache.add(key, 1, timeout=self.window):
-                try:
-                    cache.incr(key)
-                except ValueError:  # expired between add and incr
-                    cache.add(key, 1, timeout=self.window)
+        now = time.time()
+        for key, free in self._keys(request):
+            state = cache.get(key) or {"failures": 0, "until": 0.0}
+            state["failures"] += 1
+            over = state["failures"] - free
+            if over > 0:
+                state["until"] = now + min(self.window, 2 ** (over - 1))
+            cache.set(key, state, timeout=self.window * 2)
+
+    def succeeded(self, request: HttpRequest) -> None:
+        cache.delete_many([key for key, _ in self._keys(request) if key.startswith("oauth-fail:pair:")])
 
 
 def _oauth_error_to_envelope(request: HttpRequest, response: HttpResponse) -> HttpResponse:
@@ -193,6 +217,7 @@ class _LimitedOAuthView:
         if response.status_code == 401 or _oauth_error_name(response) == "invalid_client":
             limiter.failed(request)
         elif response.status_code < 400:
+            limiter.succeeded(request)
             set_log_client(request, f"client:{_client_id_of(request)}")
         return _oauth_error_to_envelope(request, response)
 

@@ -10,6 +10,7 @@ PRODUCTION_ENV = {
     "PSEUDONYM_KEY": "production-like-pseudonym-master-key-0f1e2d3c4b5a",
     "EMAIL_URL": "smtp+tls://mailer:pw@smtp.example.org",
     "PUBLIC_BASE_URL": "https://research-api.example.org",
+    "AUDIT_CHAIN_KEY": "production-like-audit-chain-key-5e4d3c2b1a09f8e7",
 }
 
 
