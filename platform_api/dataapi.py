@@ -69,7 +69,7 @@ class AuditedAPIView(APIView):
                 return self._unavailable(request, exc, *args, **kwargs)
         else:
             # A file: the event is written once the body was sent, with the bytes that actually went out.
-            response._resource_closers.append(lambda: record_access_event(**event, **counter.outcome()))
+            response._resource_closers.append(lambda: record_access_event(**{**event, **counter.outcome()}))
         return response
 
     def _unavailable(self, request: Request, exc: Exception, *args, **kwargs) -> Response:

@@ -28,15 +28,31 @@ def forbidden(text: str) -> bool:
     return bool(_FORBIDDEN.search(text))
 
 
-def find_forbidden(value: Any) -> bool:
-    """Whether a parsed JSON value holds a NUL or lone surrogate in any key or string."""
-    if isinstance(value, str):
-        return forbidden(value)
-    if isinstance(value, dict):
-        return any(find_forbidden(k) or find_forbidden(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(find_forbidden(v) for v in value)
-    return False
+# Deeper JSON than any valid body (the query language nests 5 levels): refused before any
+# recursive code sees it (a deeply nested /count body used to end in a RecursionError, 500).
+MAX_JSON_DEPTH = 32
+DEPTH_MESSAGE = f"The JSON body is nested more than {MAX_JSON_DEPTH} levels deep."
+
+
+def check_json(value: Any) -> str:
+    """What is wrong with a parsed JSON body ("" if nothing): too deep, or a NUL/lone surrogate (iterative)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            if forbidden(item):
+                return MESSAGE
+        elif isinstance(item, dict | list):
+            if depth > MAX_JSON_DEPTH:
+                return DEPTH_MESSAGE
+            if isinstance(item, dict):
+                for key, child in item.items():
+                    if forbidden(key):
+                        return MESSAGE
+                    stack.append((child, depth + 1))
+            else:
+                stack.extend((child, depth + 1) for child in item)
+    return ""
 
 
 def printable(text: str) -> str:
@@ -53,7 +69,7 @@ def _where(request: HttpRequest) -> str | None:
     for key, value in request.META.items():
         if key.startswith("HTTP_") and isinstance(value, str) and forbidden(value):
             return "header"
-    if request.content_type == "application/x-www-form-urlencoded":
+    if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
         for key, values in request.POST.lists():
             if forbidden(key) or any(forbidden(v) for v in values):
                 return "body"
@@ -88,10 +104,14 @@ class EdgeInputMiddleware:
 
 
 class StrictJSONParser(JSONParser):
-    """DRF's JSON parser, refusing NULs and lone surrogates in any key or string (400)."""
+    """DRF's JSON parser, refusing NULs and lone surrogates in any key or string, and absurd nesting (400)."""
 
     def parse(self, stream, media_type=None, parser_context=None):
-        data = super().parse(stream, media_type, parser_context)
-        if find_forbidden(data):
-            raise ParseError(MESSAGE)
+        try:
+            data = super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise ParseError(DEPTH_MESSAGE) from None
+        problem = check_json(data)
+        if problem:
+            raise ParseError(problem)
         return data

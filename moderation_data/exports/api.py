@@ -200,7 +200,12 @@ def _unsatisfied(size: int) -> dict:
     return {"Content-Range": f"bytes */{size}"}
 
 
-def _ranged(handle, start: int, length: int, block: int = 1 << 20):
+# Bytes read and sent at a time.
+DOWNLOAD_BLOCK = 1 << 20
+
+
+def _ranged(handle, start: int, length: int):
+    block = DOWNLOAD_BLOCK
     try:
         handle.seek(start)
         remaining = length
