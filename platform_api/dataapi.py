@@ -79,6 +79,7 @@ class AuditedAPIView(APIView):
             status=503,
             headers={"Retry-After": str(OUTAGE_RETRY_AFTER)},
         )
+        response._has_been_logged = True
         return APIView.finalize_response(self, request, response, *args, **kwargs)
 
 

@@ -148,6 +148,7 @@ def outage_response(request: HttpRequest, exc: BaseException) -> JsonResponse | 
     log_outage(outage, exc, request)
     response = JsonResponse(envelope("unavailable", Unavailable.default_message, request=request), status=503)
     response["Retry-After"] = str(OUTAGE_RETRY_AFTER)
+    response._has_been_logged = True  # logged once, above (not again by django.request)
     return response
 
 
@@ -231,7 +232,10 @@ def exception_handler(exc: Exception, context: dict) -> Response:
     else:
         logger.exception("unhandled exception", extra={"request_id": _request_id(request)})
         code, status, message, detail, headers = "server_error", 500, "An internal error occurred.", {}, {}
-    return Response(envelope(code, message, detail=detail, request=request), status=status, headers=headers)
+    response = Response(envelope(code, message, detail=detail, request=request), status=status, headers=headers)
+    if code == "unavailable" and outage_of(exc):
+        response._has_been_logged = True  # logged once, by log_outage (not again by django.request)
+    return response
 
 
 def _wants_json(request: HttpRequest) -> bool:

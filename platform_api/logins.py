@@ -12,6 +12,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.http import HttpRequest, HttpResponse
+from axes.backends import AxesStandaloneBackend
 from django_otp import match_token, user_has_device
 
 from platform_api.errors import _page
@@ -61,3 +62,13 @@ def staff_passed_second_factor(request: HttpRequest) -> bool:
         return True
     is_verified = getattr(user, "is_verified", None)
     return bool(is_verified and is_verified())
+
+
+class LoginLockoutBackend(AxesStandaloneBackend):
+    """django-axes' check before the password backend; logins without a request (the shell, a test
+    client's ``login()``) have no address to lock by and pass through to the next backend."""
+
+    def authenticate(self, request, username=None, password=None, **kwargs):
+        if request is None:
+            return None
+        return super().authenticate(request, username=username, password=password, **kwargs)

@@ -366,7 +366,7 @@ AUDIT_CHECKPOINT_SECONDS = env_int("AUDIT_CHECKPOINT_SECONDS", 60, min_value=5)
 # locked out after AXES_FAILURE_LIMIT failures for AXES_COOLOFF_HOURS; attempts and lockouts are
 # listed in the admin ("Axes"), where staff can also lift a lockout.
 AUTHENTICATION_BACKENDS = [
-    "axes.backends.AxesStandaloneBackend",
+    "platform_api.logins.LoginLockoutBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 10, min_value=1)

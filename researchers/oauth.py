@@ -10,11 +10,10 @@ import json
 import logging
 import math
 import secrets
-import time
 from urllib.parse import unquote
 
 from django.conf import settings
-from django.contrib.auth.hashers import check_password, make_password
+from django.contrib.auth.hashers import check_password, get_hasher, make_password
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.decorators import method_decorator
@@ -26,6 +25,7 @@ from oauth2_provider.scopes import BaseScopes
 from oauth2_provider.views import RevokeTokenView, TokenView
 from rest_framework.throttling import BaseThrottle
 
+from platform_api import ratelimit
 from platform_api.errors import envelope
 from platform_api.middleware import set_log_client
 from researchers.models import EXPORTS_SCOPE, AccessGrant
@@ -33,9 +33,10 @@ from researchers.models import EXPORTS_SCOPE, AccessGrant
 logger = logging.getLogger(__name__)
 
 
-@functools.lru_cache(maxsize=1)
-def _dummy_secret_hash() -> str:
-    return make_password(secrets.token_urlsafe(32))
+@functools.lru_cache(maxsize=4)
+def _dummy_secret_hash(algorithm: str) -> str:
+    """A hash of a random secret with the hasher client secrets use (the same cost to verify)."""
+    return make_password(secrets.token_urlsafe(32), hasher=algorithm)
 
 
 def grant_of_client(oauth_client) -> AccessGrant | None:
@@ -77,7 +78,7 @@ class GrantOAuth2Validator(OAuth2Validator):
             if getattr(request, "client", None) is None:
                 # An unknown client id costs the same PBKDF2 verification as a wrong secret, so the
                 # time of the refusal does not tell which client ids exist.
-                check_password("", _dummy_secret_hash())
+                check_password("", _dummy_secret_hash(get_hasher().algorithm))
             return False
         grant = grant_of_client(request.client)
         # A client without a usable grant cannot even authenticate (token or revocation).
@@ -123,14 +124,18 @@ def _client_id_of(request: HttpRequest) -> str:
     return (request.POST.get("client_id") or "")[:255]
 
 
+# The first wait once a pair or an IP used up its failures; each further failure doubles it.
+BACKOFF_SECONDS = 10
+
+
 class TokenAttemptLimiter:
     """Failed client authentications, counted per (client id, IP) and per IP, with exponential backoff.
 
     Nothing is counted per client id alone: a stranger guessing a client's secret from elsewhere
     slows down only their own address, never the owner's correct secret from theirs. After
-    ``FAILURES_PER_CLIENT`` free failures of one (client id, IP) pair, or ``FAILURES_PER_IP`` of one
-    IP (made-up ids included), each further failure doubles the wait, from 1 s up to
-    ``WINDOW_SECONDS``. A success clears its pair. Redis (Django's cache) holds the counters, so the
+    ``FAILURES_PER_CLIENT`` failures of one (client id, IP) pair, or ``FAILURES_PER_IP`` of one IP
+    (made-up ids included), the pair (or IP) waits ``BACKOFF_SECONDS``; each further failure doubles
+    the wait, up to ``WINDOW_SECONDS``. A success clears its pair. Redis (Django's cache) holds the counters, so the
     limits hold across web processes.
     """
 
@@ -152,20 +157,20 @@ class TokenAttemptLimiter:
 
     def blocked(self, request: HttpRequest) -> int | None:
         """Seconds to wait if the pair or the IP is backing off, else None."""
-        now = time.time()
+        now = ratelimit.clock()
         values = cache.get_many([key for key, _ in self._keys(request)])
         waits = [math.ceil(state["until"] - now) for state in values.values() if state and state["until"] > now]
         return max(waits) if waits else None
 
     def failed(self, request: HttpRequest) -> None:
-        now = time.time()
-        for key, free in self._keys(request):
+        now = ratelimit.clock()
+        for key, allowed in self._keys(request):
             state = cache.get(key) or {"failures": 0, "until": 0.0}
             state["failures"] += 1
-            over = state["failures"] - free
-            if over > 0:
-                state["until"] = now + min(self.window, 2 ** (over - 1))
-            cache.set(key, state, timeout=self.window * 2)
+            over = state["failures"] - allowed
+            if over >= 0:
+                state["until"] = now + min(self.window, BACKOFF_SECONDS * 2**over)
+            cache.set(key, state, timeout=self.window * 4)
 
     def succeeded(self, request: HttpRequest) -> None:
         cache.delete_many([key for key, _ in self._keys(request) if key.startswith("oauth-fail:pair:")])

@@ -51,7 +51,7 @@ def test_a_lone_surrogate_or_nul_in_a_json_body_is_400_and_audited(client_, valu
     )
     assert_refused(response)
     event = AccessEvent.objects.get(request_id=response["X-Request-ID"])
-    assert event.status == 400 and event.endpoint == RECORDS
+    assert event.status == 400 and event.grant_id == client_.grant.pk
 
 
 def test_a_lone_surrogate_in_a_json_key_is_400(client_):
