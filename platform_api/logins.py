@@ -9,10 +9,10 @@ login; the admin refuses sessions of such staff that did not pass it (docs/authe
 
 from __future__ import annotations
 
+from axes.backends import AxesStandaloneBackend
 from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.http import HttpRequest, HttpResponse
-from axes.backends import AxesStandaloneBackend
 from django_otp import match_token, user_has_device
 
 from platform_api.errors import _page

@@ -13,7 +13,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from tests.researchers.factories import StaffFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
-PASSWORD = "correct horse battery staple"  # noqa: S105 - the factories' test password
+PASSWORD = "correct horse battery staple"
 
 
 def post_login(http: Client, path: str, username: str, password: str, ip: str, **extra):
