@@ -65,6 +65,8 @@ class AuditedAPIView(APIView):
             try:
                 record_access_event(**event)
             except (OperationalError, InterfaceError) as exc:
+                if response.status_code == 503 and getattr(response, "_has_been_logged", False):
+                    return response  # already the outage's 503, logged once
                 # No audit event, no data: the database is gone, so is the answer.
                 return self._unavailable(request, exc, *args, **kwargs)
         else:

@@ -75,14 +75,18 @@ class GrantOAuth2Validator(OAuth2Validator):
 
     def authenticate_client(self, request, *args, **kwargs) -> bool:
         if not super().authenticate_client(request, *args, **kwargs):
-            if getattr(request, "client", None) is None:
-                # An unknown client id costs the same PBKDF2 verification as a wrong secret, so the
-                # time of the refusal does not tell which client ids exist.
-                check_password("", _dummy_secret_hash(get_hasher().algorithm))
             return False
         grant = grant_of_client(request.client)
         # A client without a usable grant cannot even authenticate (token or revocation).
         return grant is not None and grant.is_usable()
+
+    def _load_application(self, client_id, request):
+        application = super()._load_application(client_id, request)
+        if application is None:
+            # An unknown client id costs the same PBKDF2 verification as a known one's wrong secret,
+            # so the time of a refusal does not tell which client ids exist.
+            check_password("", _dummy_secret_hash(get_hasher().algorithm))
+        return application
 
     def authenticate_client_id(self, client_id, request, *args, **kwargs) -> bool:
         # Every client here is confidential: there is no unauthenticated path.

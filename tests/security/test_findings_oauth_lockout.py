@@ -84,4 +84,4 @@ def test_unknown_and_known_client_ids_cost_the_same_verification(settings):
     CountingHasher.verified = 0
     assert obtain_token(http, "no-such-client-id-0123456789", "wrong-secret", remote_addr=OWNER_IP).status_code == 401
     unknown = CountingHasher.verified
-    assert known == unknown == 1
+    assert known == unknown >= 1  # the same PBKDF2 work either way
