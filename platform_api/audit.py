@@ -28,6 +28,7 @@ import hmac
 import json
 import logging
 import os
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -140,10 +141,21 @@ def record_access_event(
     return event
 
 
-def _committed_barrier() -> int:
-    """The highest event id below which no insert is still in flight."""
+def _committed_barrier(attempts: int = 100) -> int | None:
+    """The highest event id below which no insert is still in flight (None if inserts never paused).
+
+    Takes the append lock exclusively for an instant, with ``pg_try_advisory_lock``: it never
+    queues, so requests never wait behind the sealer, whatever transaction is still open.
+    """
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_lock(%s)", [_APPEND_LOCK])
+        for _ in range(attempts):
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", [_APPEND_LOCK])
+            if cursor.fetchone()[0]:
+                break
+            time.sleep(0.01)
+        else:
+            logger.warning("audit sealing postponed: appends kept the lock busy")
+            return None
         try:
             cursor.execute("SELECT coalesce(max(id), 0) FROM platform_api_accessevent")
             (barrier,) = cursor.fetchone()
@@ -156,6 +168,8 @@ def seal_chain() -> int:
     """Link and seal every committed unsealed event, in id order; returns how many were sealed."""
     barrier = _committed_barrier()
     sealed = 0
+    if barrier is None:
+        return 0
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_SEAL_LOCK])
