@@ -12,6 +12,7 @@ from __future__ import annotations
 from axes.backends import AxesStandaloneBackend
 from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth.backends import ModelBackend
 from django.http import HttpRequest, HttpResponse
 from django_otp import match_token, user_has_device
 
@@ -64,11 +65,20 @@ def staff_passed_second_factor(request: HttpRequest) -> bool:
     return bool(is_verified and is_verified())
 
 
-class LoginLockoutBackend(AxesStandaloneBackend):
-    """django-axes' check before the password backend; logins without a request (the shell, a test
-    client's ``login()``) have no address to lock by and pass through to the next backend."""
+class LoginLockoutBackend(AxesStandaloneBackend, ModelBackend):
+    """The one authentication backend: django-axes' lockout check, then Django's password check.
+
+    One backend, not two, so ``User.objects.with_perm`` keeps working. Logins without a request
+    (the shell, a test client's ``login()``) have no address to lock by and skip the lockout check.
+    """
 
     def authenticate(self, request, username=None, password=None, **kwargs):
-        if request is None:
-            return None
-        return super().authenticate(request, username=username, password=password, **kwargs)
+        if request is not None:
+            # Raises (and marks the request locked out) when this (username, IP) is locked out.
+            AxesStandaloneBackend.authenticate(self, request, username=username, password=password, **kwargs)
+        return ModelBackend.authenticate(self, request, username=username, password=password, **kwargs)
+
+
+def client_str(username, ip_address, user_agent, path_info, request) -> str:
+    """How axes names a login attempt in its log: account and address, never the path or agent."""
+    return f"{{username: {username!r}, ip_address: {ip_address!r}}}"

@@ -365,10 +365,9 @@ AUDIT_CHECKPOINT_SECONDS = env_int("AUDIT_CHECKPOINT_SECONDS", 60, min_value=5)
 # django-axes: every login (admin and portal) goes through its backend; a (username, IP) pair is
 # locked out after AXES_FAILURE_LIMIT failures for AXES_COOLOFF_HOURS; attempts and lockouts are
 # listed in the admin ("Axes"), where staff can also lift a lockout.
-AUTHENTICATION_BACKENDS = [
-    "platform_api.logins.LoginLockoutBackend",
-    "django.contrib.auth.backends.ModelBackend",
-]
+AUTHENTICATION_BACKENDS = ["platform_api.logins.LoginLockoutBackend"]
+# Axes names who was locked out in its log lines: never the path (it may carry an invitation token).
+AXES_CLIENT_STR_CALLABLE = "platform_api.logins.client_str"
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 10, min_value=1)
 AXES_COOLOFF_TIME = env_int("AXES_COOLOFF_HOURS", 1, min_value=1)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
