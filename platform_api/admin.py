@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponseNotAllowed, HttpResponseRedirec
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from platform_api.audit import Verification, verify_chain
+from platform_api.audit import Verification, seal_chain, verify_chain, verify_log
 from platform_api.models import AccessEvent
 
 ENDPOINT_SHOWN = 60
@@ -69,6 +69,11 @@ class AccessEventAdmin(admin.ModelAdmin):
 
     # ---------------------------------------------------------------- verifying the chain
     def _report(self, request: HttpRequest, result: Verification, scope: str) -> None:
+        if result.problem:
+            self.message_user(
+                request, f"The audit log does not match its checkpoints: {result.problem}.", messages.ERROR
+            )
+            return
         if result.ok:
             self.message_user(
                 request, f"The audit chain is intact: {result.checked} events verified ({scope}).", messages.SUCCESS
@@ -96,6 +101,7 @@ class AccessEventAdmin(admin.ModelAdmin):
         last = max(queryset.values_list("pk", flat=True), default=None)
         if last is None:
             return
+        seal_chain()
         events = AccessEvent.objects.filter(pk__lte=last).order_by("id").iterator(chunk_size=5000)
         self._report(request, verify_chain(events), f"from the first event to #{last}")
 
@@ -115,5 +121,5 @@ class AccessEventAdmin(admin.ModelAdmin):
             return HttpResponseNotAllowed(["POST"])
         if not self.has_view_permission(request):
             raise PermissionDenied
-        self._report(request, verify_chain(), "the whole log")
+        self._report(request, verify_log(), "the whole log")
         return HttpResponseRedirect(reverse("admin:platform_api_accessevent_changelist"))

@@ -12,7 +12,21 @@ from django.contrib.admin.apps import AdminConfig
 
 
 class PlatformAdminSite(admin.AdminSite):
-    """Read from settings on every request, so the name follows ``SITE_NAME`` (and tests that change it)."""
+    """Read from settings on every request, so the name follows ``SITE_NAME`` (and tests that change it).
+
+    Staff with a second factor (django-otp device) must pass it at login (platform_api.logins).
+    """
+
+    @property
+    def login_form(self):  # type: ignore[override]
+        from platform_api.logins import OTPAdminAuthenticationForm
+
+        return OTPAdminAuthenticationForm
+
+    def has_permission(self, request) -> bool:
+        from platform_api.logins import staff_passed_second_factor
+
+        return super().has_permission(request) and staff_passed_second_factor(request)
 
     @property
     def site_header(self) -> str:  # type: ignore[override]

@@ -38,6 +38,11 @@ app.conf.update(
         # Export files past their expiry date are deleted; exports whose worker died are resumed.
         "expire-exports-hourly": {"task": "moderation_data.expire_exports", "schedule": crontab(minute=17)},
         "requeue-stuck-exports": {"task": "moderation_data.requeue_stuck_exports", "schedule": 60.0},
+        # New access events are sealed into the keyed chain and a signed checkpoint written (docs/api.md).
+        "audit-checkpoint": {
+            "task": "platform_api.audit_checkpoint",
+            "schedule": float(os.environ.get("AUDIT_CHECKPOINT_SECONDS") or 60),
+        },
     },
 )
 app.autodiscover_tasks()

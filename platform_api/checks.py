@@ -35,3 +35,18 @@ def pseudonym_key_is_strong(app_configs=None, **kwargs) -> list[Error]:
         )
         for problem in local_secrets.key_problems(settings.PSEUDONYM_KEY)
     ]
+
+
+@register(Tags.security, deploy=True)
+def audit_chain_key_is_set(app_configs=None, **kwargs) -> list[Error]:
+    """The audit chain's key must come from the environment, never a file next to the code."""
+    if not settings.AUDIT_CHAIN_KEY:
+        return [
+            Error(
+                "AUDIT_CHAIN_KEY is not set; the audit chain would be sealed with a key generated under .local/.",
+                hint="Set AUDIT_CHAIN_KEY (at least 32 random characters) from your secret store, "
+                "never kept in the database (docs/api.md, Audit log).",
+                id="platform_api.E002",
+            )
+        ]
+    return []

@@ -6,13 +6,13 @@ import contextlib
 from collections.abc import Iterator
 
 from django.conf import settings
-from django.db import OperationalError, connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from platform_api.audit import record_access_event
-from platform_api.errors import Unavailable
+from platform_api.errors import OUTAGE_RETRY_AFTER, Unavailable, envelope, log_outage
 
 
 class AuditedAPIView(APIView):
@@ -47,20 +47,42 @@ class AuditedAPIView(APIView):
         token = getattr(request, "_auth", None)
         grant = getattr(token, "grant", None)
         oauth_client = getattr(token, "application", None)
-        record_access_event(
-            request_id=getattr(request._request, "request_id", ""),
-            method=request.method,
-            endpoint=request.path,
-            status=response.status_code,
-            grant=grant,
-            client_id=getattr(oauth_client, "client_id", "") if grant is not None else "",
-            dataset=audit.get("dataset", ""),
-            release=audit.get("release", ""),
-            query=audit.get("query") or {},
-            rows_returned=audit.get("rows_returned", 0) if response.status_code < 400 else 0,
-            reference=getattr(grant, "dsc_reference", "") or "",
-        )
+        event = {
+            "request_id": getattr(request._request, "request_id", ""),
+            "method": request.method,
+            "endpoint": request.path,
+            "status": response.status_code,
+            "grant": grant,
+            "client_id": getattr(oauth_client, "client_id", "") if grant is not None else "",
+            "dataset": audit.get("dataset", ""),
+            "release": audit.get("release", ""),
+            "query": audit.get("query") or {},
+            "rows_returned": audit.get("rows_returned", 0) if response.status_code < 400 else 0,
+            "reference": getattr(grant, "dsc_reference", "") or "",
+        }
+        counter = audit.get("file") if response.status_code < 400 else None
+        if counter is None:
+            try:
+                record_access_event(**event)
+            except (OperationalError, InterfaceError) as exc:
+                if response.status_code == 503 and getattr(response, "_has_been_logged", False):
+                    return response  # already the outage's 503, logged once
+                # No audit event, no data: the database is gone, so is the answer.
+                return self._unavailable(request, exc, *args, **kwargs)
+        else:
+            # A file: the event is written once the body was sent, with the bytes that actually went out.
+            response._resource_closers.append(lambda: record_access_event(**{**event, **counter.outcome()}))
         return response
+
+    def _unavailable(self, request: Request, exc: Exception, *args, **kwargs) -> Response:
+        log_outage("database", exc, request._request)
+        response = Response(
+            envelope("unavailable", Unavailable.default_message, request=request._request),
+            status=503,
+            headers={"Retry-After": str(OUTAGE_RETRY_AFTER)},
+        )
+        response._has_been_logged = True
+        return APIView.finalize_response(self, request, response, *args, **kwargs)
 
 
 @contextlib.contextmanager

@@ -17,6 +17,7 @@ from django.db import OperationalError
 from django.db.utils import InterfaceError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from redis import exceptions as redis_errors
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 
@@ -118,6 +119,52 @@ class Unavailable(PlatformError):
     default_message = "The service is temporarily unavailable; retry later."
 
 
+OUTAGE_RETRY_AFTER = 5
+
+
+def outage_of(exc: BaseException) -> str:
+    """``"database"`` or ``"redis"`` when ``exc`` means that server is unreachable, else ``""``."""
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        return "database"
+    if isinstance(exc, (redis_errors.ConnectionError, redis_errors.TimeoutError)):
+        return "redis"
+    return ""
+
+
+def log_outage(outage: str, exc: BaseException, request: HttpRequest | None) -> None:
+    """One line per refused request, without a traceback: the outage, not our code, is at fault."""
+    logger.warning(
+        "%s unavailable; answered 503",
+        outage,
+        extra={"request_id": _request_id(request), "error": type(exc).__name__},
+    )
+
+
+def outage_response(request: HttpRequest, exc: BaseException) -> JsonResponse | None:
+    """The 503 ``unavailable`` for a server outage raised outside DRF (plain Django views, middleware)."""
+    outage = outage_of(exc)
+    if not outage:
+        return None
+    log_outage(outage, exc, request)
+    response = JsonResponse(envelope("unavailable", Unavailable.default_message, request=request), status=503)
+    response["Retry-After"] = str(OUTAGE_RETRY_AFTER)
+    response._has_been_logged = True  # logged once, above (not again by django.request)
+    return response
+
+
+class OutageMiddleware:
+    """Database or Redis unreachable in a view outside DRF (the token endpoint, the portal): 503, not 500."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        return outage_response(request, exception)
+
+
 def _request_id(request: HttpRequest | None) -> str | None:
     return getattr(request, "request_id", None)
 
@@ -178,14 +225,17 @@ def exception_handler(exc: Exception, context: dict) -> Response:
         code, status, message, detail, headers = "payload_too_large", 413, PayloadTooLarge.default_message, {}, {}
     elif isinstance(exc, SuspiciousOperation):
         code, status, message, detail, headers = "invalid_request", 400, "The request is invalid.", {}, {}
-    elif isinstance(exc, (OperationalError, InterfaceError)):
-        logger.exception("database unavailable", extra={"request_id": _request_id(request)})
+    elif outage := outage_of(exc):
+        log_outage(outage, exc, request)
         code, status, message, detail, headers = "unavailable", 503, Unavailable.default_message, {}, {}
-        headers = {"Retry-After": "5"}
+        headers = {"Retry-After": str(OUTAGE_RETRY_AFTER)}
     else:
         logger.exception("unhandled exception", extra={"request_id": _request_id(request)})
         code, status, message, detail, headers = "server_error", 500, "An internal error occurred.", {}, {}
-    return Response(envelope(code, message, detail=detail, request=request), status=status, headers=headers)
+    response = Response(envelope(code, message, detail=detail, request=request), status=status, headers=headers)
+    if code == "unavailable" and outage_of(exc):
+        response._has_been_logged = True  # logged once, by log_outage (not again by django.request)
+    return response
 
 
 def _wants_json(request: HttpRequest) -> bool:

@@ -38,10 +38,11 @@ class RequestIdMiddleware:
         response = self.get_response(request)
         charged = getattr(request, "ratelimit_charged", None)
         if charged and response.status_code >= 500:
-            # A request that failed on our side never counts against any limit.
-            from platform_api.ratelimit import refund
+            # A request that failed on our side never counts against a daily quota; it still counts
+            # in the per-minute windows, so a flood of failing requests is throttled like any other.
+            from platform_api.ratelimit import DAY, refund
 
-            refund(charged)
+            refund([window for window in charged if window.seconds >= DAY])
         response["X-Request-ID"] = request.request_id
         for header, value in getattr(request, "ratelimit_headers", {}).items():
             response[header] = value

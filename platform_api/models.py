@@ -13,8 +13,10 @@ class AccessEventQuerySet(models.QuerySet):
 class AccessEvent(models.Model):
     """Who accessed what, when, with which outcome. Never updated or deleted (database triggers).
 
-    ``hash`` = sha256(prev_hash + canonical JSON of the other fields): changing, inserting or
-    removing an event breaks the chain at that point, which ``verify_audit_log`` reports.
+    Inserted unsealed; the sealer (platform_api.audit.seal_chain) sets, once, ``hash`` =
+    sha256(prev_hash + canonical JSON of the other fields) and ``mac`` = HMAC(AUDIT_CHAIN_KEY, hash):
+    changing, inserting or removing an event breaks the chain at that point, which
+    ``verify_audit_log`` reports, and without the key nobody can re-seal a rewritten chain.
     """
 
     occurred_at = models.DateTimeField(db_index=True)
@@ -29,11 +31,15 @@ class AccessEvent(models.Model):
     release = models.CharField(max_length=64, blank=True)
     query = models.JSONField(default=dict, blank=True)
     rows_returned = models.BigIntegerField(default=0)
+    # Bytes of a file actually sent (export downloads; 0 for other requests).
+    bytes_returned = models.BigIntegerField(default=0)
     status = models.PositiveSmallIntegerField()
     # The DSC request reference of the grant (docs/dsa-article-40.md); empty for other grants.
     reference = models.CharField(max_length=100, blank=True, db_index=True)
-    prev_hash = models.CharField(max_length=64)
-    hash = models.CharField(max_length=64, unique=True)
+    # Empty until sealed (the only update the database allows: setting them once).
+    prev_hash = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001 - NULL: not sealed yet
+    hash = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    mac = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001 - NULL: not sealed yet
 
     objects = AccessEventQuerySet.as_manager()
 

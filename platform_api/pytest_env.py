@@ -13,6 +13,8 @@ import uuid
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key-" + "x7Qp" * 12)
 # A random pseudonym master key per test session (never a constant: docs/pseudonyms.md).
 os.environ.setdefault("PSEUDONYM_KEY", secrets.token_hex(32))
+# The audit chain key, random per session too (docs/security.md).
+os.environ.setdefault("AUDIT_CHAIN_KEY", secrets.token_hex(32))
 os.environ.setdefault("EMAIL_URL", "locmem://")
 os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
 # The test client speaks plain HTTP.

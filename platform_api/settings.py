@@ -78,10 +78,18 @@ INSTALLED_APPS = [
     "platform_api",
     "researchers",
     "moderation_data",
+    # Login brute-force protection and the staff second factor (docs/authentication.md, "Staff logins").
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
 ]
 
 MIDDLEWARE = [
     "platform_api.middleware.RequestIdMiddleware",
+    # NUL bytes and lone surrogates in the path, query or headers: 400 before anything stores them.
+    "platform_api.edge.EdgeInputMiddleware",
+    # PostgreSQL or Redis unreachable: 503 `unavailable` with Retry-After, never a 500 (docs/api.md).
+    "platform_api.errors.OutageMiddleware",
     # /api/ and /oauth/ paths work with or without a trailing slash (docs/api.md); before CommonMiddleware.
     "platform_api.slashes.TrailingSlashMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -92,6 +100,10 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # request.user.is_verified(): whether this session passed the staff second factor.
+    "django_otp.middleware.OTPMiddleware",
+    # Last, as django-axes requires: refuses logins from a locked-out (user, IP).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "platform_api.urls"
@@ -139,7 +151,12 @@ EXPORT_STORAGE_DIR = Path(env_str("EXPORT_STORAGE_DIR", str(BASE_DIR / ".local" 
 # Export files go through this storage alias (swap the backend for django-storages in production).
 STORAGES["exports"] = {
     "BACKEND": "django.core.files.storage.FileSystemStorage",
-    "OPTIONS": {"location": str(EXPORT_STORAGE_DIR), "file_permissions_mode": 0o600},
+    # Files 0600 in directories 0700: exports are readable by the service user only.
+    "OPTIONS": {
+        "location": str(EXPORT_STORAGE_DIR),
+        "file_permissions_mode": 0o600,
+        "directory_permissions_mode": 0o700,
+    },
 }
 EXPORT_EXPIRY_DAYS = env_int("EXPORT_EXPIRY_DAYS", 7, min_value=1)
 # DSC route (docs/dsa-article-40.md): where reasoned-request documents are kept (private), and how
@@ -214,7 +231,7 @@ EMAIL_VERIFICATION_MAX_AGE_DAYS = env_int("EMAIL_VERIFICATION_MAX_AGE_DAYS", 7, 
 # --------------------------------------------------------------------------- API
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["platform_api.renderers.FastJSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["platform_api.edge.StrictJSONParser"],
     # Research clients authenticate with bearer tokens; public views opt out with AllowAny.
     "DEFAULT_AUTHENTICATION_CLASSES": ["researchers.authentication.GrantTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["researchers.permissions.HasActiveGrant"],
@@ -293,7 +310,8 @@ OAUTH2_PROVIDER = {
 # Named explicitly so migrations can depend on the (swappable) OAuth client model.
 OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
 OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "oauth2_provider.AccessToken"  # noqa: S105 - a model name
-# Failed client authentications at /oauth/token/ before a client id or an IP must wait.
+# Failed client authentications at /oauth/token/ per (client id, IP) and per IP before backoff starts
+# (each further failure doubles the wait, up to WINDOW_SECONDS; docs/authentication.md).
 OAUTH_TOKEN_BRUTE_FORCE = {
     "WINDOW_SECONDS": env_int("OAUTH_BRUTE_FORCE_WINDOW_SECONDS", 300, min_value=1),
     "FAILURES_PER_CLIENT": env_int("OAUTH_BRUTE_FORCE_FAILURES_PER_CLIENT", 10, min_value=1),
@@ -337,3 +355,33 @@ LOGGING = {
     },
 }
 CSRF_FAILURE_VIEW = "platform_api.errors.csrf_failure"
+
+# --------------------------------------------------------------------------- audit chain (docs/api.md)
+# HMAC key of the audit chain and its checkpoints, kept outside the database. Required in production
+# (`check --deploy` error platform_api.E002); a checkout without it generates .local/audit-chain.key.
+AUDIT_CHAIN_KEY = env_str("AUDIT_CHAIN_KEY", "")
+if AUDIT_CHAIN_KEY and len(AUDIT_CHAIN_KEY) < 32:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("AUDIT_CHAIN_KEY is too short: it must be at least 32 characters")
+# Append-only file of signed checkpoints of the chain head (default .local/audit-checkpoints.jsonl).
+AUDIT_CHECKPOINT_FILE = env_str("AUDIT_CHECKPOINT_FILE", "")
+# How often beat seals new events and writes a checkpoint.
+AUDIT_CHECKPOINT_SECONDS = env_int("AUDIT_CHECKPOINT_SECONDS", 60, min_value=5)
+
+# --------------------------------------------------------------------------- login brute force
+# django-axes: every login (admin and portal) goes through its backend; a (username, IP) pair is
+# locked out after AXES_FAILURE_LIMIT failures for AXES_COOLOFF_HOURS; attempts and lockouts are
+# listed in the admin ("Axes"), where staff can also lift a lockout.
+AUTHENTICATION_BACKENDS = ["platform_api.logins.LoginLockoutBackend"]
+# Axes names who was locked out in its log lines: never the path (it may carry an invitation token).
+AXES_CLIENT_STR_CALLABLE = "platform_api.logins.client_str"
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 10, min_value=1)
+AXES_COOLOFF_TIME = env_int("AXES_COOLOFF_HOURS", 1, min_value=1)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "platform_api.logins.lockout_response"
+AXES_IPWARE_PROXY_COUNT = REST_FRAMEWORK["NUM_PROXIES"] or None
+# Never write the submitted password, even hashed, or other form fields into the attempts table.
+AXES_SENSITIVE_PARAMETERS = ["password", "otp_token"]
+AXES_VERBOSE = False

@@ -57,7 +57,10 @@ class GrantTokenAuthentication(OAuth2Authentication):
         scheme, _, credentials = header.partition(" ")
         if scheme.lower() != "bearer" or not credentials.strip() or len(credentials) > 512:
             raise AuthenticationFailedError("Use 'Authorization: Bearer <access token>'.")
-        result = super().authenticate(request)
+        # The Django request: the token is in the header, and reading DRF's request.POST here would
+        # parse the body before the request is even authenticated (a malformed body must be the
+        # view's 400, counted against the grant's limits like any other request).
+        result = super().authenticate(getattr(request, "_request", request))
         if result is None:
             raise AuthenticationFailedError("The access token is invalid, expired or revoked.")
         user, token = result

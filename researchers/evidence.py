@@ -35,7 +35,7 @@ from oauth2_provider.models import AccessToken
 
 from moderation_data.exports.models import Export
 from moderation_data.exports.services import export_storage
-from platform_api.audit import GENESIS, canonical, verify_chain
+from platform_api.audit import GENESIS, canonical, seal_chain, verify_chain
 from platform_api.errors import NotFoundError
 from platform_api.models import AccessEvent
 from researchers.models import AccessGrant, GrantEvent, ResearchApplication
@@ -280,6 +280,7 @@ def _event_row(event: AccessEvent) -> dict:
 
 
 def _access_events(grant: AccessGrant) -> tuple[dict, list[dict], list[dict]]:
+    seal_chain()  # events are sealed after the request that wrote them (platform_api.audit)
     own = AccessEvent.objects.of_grant(grant).order_by("id")
     bounds = own.values_list("id", flat=True)
     first_id, last_id = bounds.first(), own.order_by("-id").values_list("id", flat=True).first()

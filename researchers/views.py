@@ -72,7 +72,7 @@ def register(request: HttpRequest) -> HttpResponse:
             _form_errors_from(form, exc)
         else:
             services.send_email_verification(researcher=researcher)
-            login(request, researcher.user, backend="django.contrib.auth.backends.ModelBackend")
+            login(request, researcher.user, backend="platform_api.logins.LoginLockoutBackend")
             messages.success(
                 request,
                 f"Welcome! We sent a link to {researcher.user.email}: open it to confirm your address. "

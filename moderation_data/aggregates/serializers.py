@@ -152,7 +152,8 @@ class PublicSummaryQuerySerializer(serializers.Serializer):
     month_to = _month_field("last month included (YYYY-MM), not before month_from")
     dimension = serializers.ChoiceField(choices=SUMMARY_TABLES, required=False)
     value = serializers.CharField(required=False, max_length=80, help_text="a value of the dimension")
-    page = serializers.IntegerField(min_value=1, default=1)
+    # Bounded: a huge page number would overflow the OFFSET (a 500 before; 400 now).
+    page = serializers.IntegerField(min_value=1, max_value=1_000_000, default=1)
     page_size = serializers.IntegerField(min_value=1, max_value=10_000, default=1000)
 
     def validate(self, attrs: dict) -> dict:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from django.http import FileResponse, HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
@@ -20,9 +20,10 @@ from moderation_data.exports import services as exports
 from moderation_data.exports.models import Export
 from moderation_data.exports.serializers import ExportListSerializer, ExportRequestSerializer, ExportSerializer
 from moderation_data.exports.writers import CONTENT_TYPES
+from moderation_data.releases.models import Release
 from platform_api.audit import scrub
 from platform_api.dataapi import AuditedAPIView
-from platform_api.errors import ExportNotReady, Gone, PlatformError, ScopeMissing
+from platform_api.errors import ExportNotReady, Gone, NotFoundError, PlatformError, ScopeMissing
 from platform_api.openapi import error_responses
 from researchers.authentication import grant_of
 from researchers.permissions import HasExportsScope, token_scopes
@@ -199,7 +200,12 @@ def _unsatisfied(size: int) -> dict:
     return {"Content-Range": f"bytes */{size}"}
 
 
-def _ranged(handle, start: int, length: int, block: int = 1 << 20):
+# Bytes read and sent at a time.
+DOWNLOAD_BLOCK = 1 << 20
+
+
+def _ranged(handle, start: int, length: int):
+    block = DOWNLOAD_BLOCK
     try:
         handle.seek(start)
         remaining = length
@@ -211,6 +217,40 @@ def _ranged(handle, start: int, length: int, block: int = 1 << 20):
             yield data
     finally:
         handle.close()
+
+
+def check_still_entitled(request: Request, export: Export) -> None:
+    """A file is data: the right to it is checked at download time, not only when it was requested.
+
+    A withdrawn release answers 404 (SPEC: withdrawn releases are not found through exports); a dataset
+    the grant no longer covers, or a token without the dataset's scope, answers 403 ``scope_missing``.
+    """
+    if export.release.status == Release.Status.WITHDRAWN:
+        raise NotFoundError("Not found.")
+    scope = scope_for(export.release.dataset.slug)
+    grant = grant_of(request)
+    if scope not in token_scopes(request) or scope not in grant.scope_names():
+        raise ScopeMissing(f"This token lacks the scope {scope}.", detail={"required_scope": scope})
+
+
+class SentCounter:
+    """Counts the bytes of a download that actually went out; its access event is written with them.
+
+    Rows are known only when the whole file went out from its first byte: a partial download (a
+    ``Range`` from byte 1, or a client that hung up) records its bytes and 0 rows.
+    """
+
+    def __init__(self, *, size: int, start: int, rows: int):
+        self.size, self.start, self.rows, self.sent = size, start, rows, 0
+
+    def count(self, chunks):
+        for chunk in chunks:
+            self.sent += len(chunk)
+            yield chunk
+
+    def outcome(self) -> dict:
+        whole = self.start == 0 and self.sent == self.size
+        return {"bytes_returned": self.sent, "rows_returned": self.rows if whole else 0}
 
 
 class ExportFileView(AuditedAPIView):
@@ -237,6 +277,7 @@ class ExportFileView(AuditedAPIView):
         export = exports.get_visible_export(grant_of(request), export_id)
         self.audit.update(dataset=export.release.dataset.slug, release=export.release.version)
         self.audit["query"] = {"export": str(export.pk), "range": request.headers.get("Range", "")}
+        check_still_entitled(request, export)
         if exports.is_expired(export):
             raise Gone("The export has expired and its file was deleted; request it again.")
         if export.status in (Export.Status.FAILED, Export.Status.CANCELLED):
@@ -254,20 +295,18 @@ class ExportFileView(AuditedAPIView):
         span = parse_range(wanted, size) if wanted and (not if_range or if_range == etag) else None
         handle = exports.export_storage().open(export.file_name, "rb")
         filename = export.file_name.rsplit("/", 1)[-1]
-        if span is None:
-            response = FileResponse(handle, content_type=CONTENT_TYPES[export.format])
-            response["Content-Length"] = str(size)
-            self.audit["rows_returned"] = export.row_count or 0
-        else:
-            start, end = span
-            length = end - start + 1
-            response = StreamingHttpResponse(
-                _ranged(handle, start, length), status=206, content_type=CONTENT_TYPES[export.format]
-            )
-            response["Content-Length"] = str(length)
+        start, end = span if span is not None else (0, size - 1)
+        length = max(0, end - start + 1)
+        counter = SentCounter(size=size, start=start, rows=export.row_count or 0)
+        self.audit["file"] = counter
+        response = StreamingHttpResponse(
+            counter.count(_ranged(handle, start, length)),
+            status=200 if span is None else 206,
+            content_type=CONTENT_TYPES[export.format],
+        )
+        response["Content-Length"] = str(length)
+        if span is not None:
             response["Content-Range"] = f"bytes {start}-{end}/{size}"
-            # A range counts as rows delivered once: with the request that starts at byte 0.
-            self.audit["rows_returned"] = export.row_count or 0 if start == 0 else 0
         response["ETag"] = etag
         response["Accept-Ranges"] = "bytes"
         response["Content-Disposition"] = f'attachment; filename="{filename}"'

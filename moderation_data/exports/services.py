@@ -72,15 +72,35 @@ def _local_path(name: str) -> str | None:
         return None
 
 
+def _private_directory(directory: str) -> None:
+    """Create ``directory`` (and the storage root above it) readable by the service user only (0700)."""
+    root = _local_path("")
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    if root is None or not os.path.abspath(directory).startswith(os.path.abspath(root)):
+        return
+    current = os.path.abspath(directory)
+    while True:
+        os.chmod(current, 0o700)
+        if current == os.path.abspath(root) or os.path.dirname(current) == current:
+            break
+        current = os.path.dirname(current)
+
+
 @contextlib.contextmanager
 def _temporary_file(export_id, suffix: str) -> Iterator[tuple[str, object]]:
-    """A temporary file next to where it will be published (same filesystem: rename is atomic)."""
+    """A temporary file next to where it will be published (same filesystem: rename is atomic).
+
+    Created 0600 in 0700 directories: an export is personal data, for the service user only.
+    """
     base = _local_path(f"tmp/{export_id}")
-    directory = base if base else tempfile.gettempdir()
-    os.makedirs(directory, exist_ok=True)
+    if base:
+        _private_directory(base)
+        directory = base
+    else:
+        directory = tempfile.gettempdir()
     path = os.path.join(directory, f"{uuid.uuid4().hex}.{suffix}.tmp")
     try:
-        with open(path, "w+b") as handle:
+        with os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600), "w+b") as handle:
             yield path, handle
     finally:
         with contextlib.suppress(FileNotFoundError):
@@ -91,7 +111,8 @@ def _publish(temporary_path: str, name: str) -> None:
     """Make a finished temporary file visible under ``name`` (rename when local, else upload)."""
     target = _local_path(name)
     if target is not None:
-        os.makedirs(os.path.dirname(target), exist_ok=True)
+        _private_directory(os.path.dirname(target))
+        os.chmod(temporary_path, 0o600)
         os.replace(temporary_path, target)
         return
     storage = export_storage()

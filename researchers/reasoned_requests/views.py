@@ -54,7 +54,7 @@ def accept_invitation(request: HttpRequest, token: str) -> HttpResponse:
         except PlatformError as exc:
             form.add_error(None, exc.message)
         else:
-            login(request, researcher.user, backend="django.contrib.auth.backends.ModelBackend")
+            login(request, researcher.user, backend="platform_api.logins.LoginLockoutBackend")
             messages.success(
                 request,
                 f"Welcome! Your account is ready. Once reasoned request {named.request.reference} is approved, "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 
-from platform_api.audit import record_access_event
+from platform_api.audit import record_access_event, seal_chain
 from platform_api.models import AccessEvent
 from researchers import services
 from tests.platform_api.test_audit_log import tamper
@@ -36,7 +36,8 @@ def grant_with_events(title: str, count: int):
         )
         for i in range(count)
     ]
-    return grant, events
+    seal_chain()
+    return grant, [AccessEvent.objects.get(pk=event.pk) for event in events]
 
 
 def messages_of(response) -> list[str]:

@@ -6,13 +6,14 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import DatabaseError, connection, transaction
 
-from platform_api.audit import GENESIS, record_access_event, verify_chain
+from platform_api.audit import GENESIS, record_access_event, seal_chain, verify_chain
 from platform_api.models import AccessEvent
 from tests.conftest import database_url_of
 
 
 def append(n: int, **extra) -> list[AccessEvent]:
-    return [
+    """Record ``n`` events, then seal them (as the periodic sealer does) and return them sealed."""
+    events = [
         record_access_event(
             request_id=f"req-{i:04d}-{extra.get('tag', 'x')}",
             method="GET",
@@ -25,6 +26,9 @@ def append(n: int, **extra) -> list[AccessEvent]:
         )
         for i in range(n)
     ]
+    if extra.get("seal", True):
+        seal_chain()
+    return [AccessEvent.objects.get(pk=event.pk) for event in events]
 
 
 @pytest.mark.django_db
@@ -68,7 +72,7 @@ def test_truncate_fails_for_an_ordinary_session():
 def test_concurrent_appends_never_fork_the_chain():
     def worker(tag: str):
         try:
-            append(10, tag=tag)
+            append(10, tag=tag, seal=False)
         finally:
             connection.close()
 
@@ -77,6 +81,8 @@ def test_concurrent_appends_never_fork_the_chain():
         thread.start()
     for thread in threads:
         thread.join()
+    assert AccessEvent.objects.filter(mac__isnull=True).count() == 60  # appended without waiting for a lock
+    assert seal_chain() == 60
     events = list(AccessEvent.objects.order_by("id"))
     assert len(events) == 60
     assert len({e.prev_hash for e in events}) == 60  # every event has its own predecessor

@@ -11,6 +11,7 @@ PRODUCTION_ENV = {
     "PSEUDONYM_KEY": secrets.token_hex(32),  # random per run: docs/pseudonyms.md
     "EMAIL_URL": "smtp+tls://mailer:pw@smtp.example.org",
     "PUBLIC_BASE_URL": "https://research-api.example.org",
+    "AUDIT_CHAIN_KEY": "production-like-audit-chain-key-5e4d3c2b1a09f8e7",
 }
 
 

@@ -10,7 +10,7 @@ import json
 import pytest
 from django.db import connection
 
-from platform_api.audit import GENESIS, canonical, record_access_event, verify_chain
+from platform_api.audit import GENESIS, canonical, record_access_event, seal_chain, verify_chain
 from platform_api.models import AccessEvent
 from tests.api_fixtures import make_research_client
 from tests.moderation_data.exports_support import api_rows
@@ -138,6 +138,8 @@ def test_the_reference_is_covered_by_the_hash_and_events_without_one_hash_as_bef
     referenced = record_access_event(
         request_id="r2", method="GET", endpoint="/api/v1/me", status=200, reference="IE-CNAM-2026-0042"
     )
+    seal_chain()  # events are linked by the sealer (platform_api.audit)
+    plain, referenced = (AccessEvent.objects.get(pk=e.pk) for e in (plain, referenced))
     # An event without a reference hashes exactly as events did before the field existed.
     before = {
         "occurred_at": plain.occurred_at.astimezone(dt.UTC).isoformat(timespec="microseconds"),
@@ -161,6 +163,8 @@ def test_the_reference_is_covered_by_the_hash_and_events_without_one_hash_as_bef
 
 def test_verifying_a_range_starts_from_the_hash_before_it(db):
     events = [record_access_event(request_id=f"r{i}", method="GET", endpoint="/x", status=200) for i in range(4)]
+    seal_chain()
+    events = [AccessEvent.objects.get(pk=e.pk) for e in events]
     assert events[0].prev_hash == GENESIS or AccessEvent.objects.filter(pk__lt=events[0].pk).exists()
     tail = AccessEvent.objects.filter(pk__gte=events[2].pk).order_by("id")
     assert verify_chain(tail, prev_hash=events[1].hash).ok
