@@ -13,9 +13,10 @@ How, in three steps:
    country → region → OTHER (``territorial_scope`` follows the country's precision, so it never
    says more than the country), list fields → groups → withheld, enums → withheld.
 2. **Global lattice search** (in memory, numpy): one precision per field for the whole release,
-   top-down: start with every field at its coarsest precision and refine, one field at a time, the
-   refinement that buys the most utility (weighted information loss) per row it would suppress,
-   as long as no more than ``MAX_SUPPRESSION`` of the rows fall in classes under k.
+   top-down: start with every field at its coarsest precision and refine, one step at a time, the
+   field whose next precision is worth most (a weight per field: ``policy`` first, then dates,
+   country, detection source, …), as long as no more than ``MAX_SUPPRESSION`` of the rows fall in
+   classes under k.
 3. **Exact application in SQL**: the chosen precisions are applied to every row, rows still in a
    small class get their country (and scope) generalized to the region (local recoding), classes
    are counted again, what remains under k is suppressed, and sensitive attributes that are
@@ -187,6 +188,7 @@ BY_NAME = {h.name: h for h in HIERARCHIES}
 QUASI_IDENTIFIERS = [h.name for h in HIERARCHIES]
 TDB_FIELDS = [h.name for h in HIERARCHIES if h.tdb]
 SEARCHED = [h for h in HIERARCHIES if h.name != "territorial_scope"]
+LOADED = HIERARCHIES  # territorial_scope is counted, at the country's precision
 ACCOUNT_LEVEL = [h.name for h in HIERARCHIES if h.account_level]
 
 
@@ -241,7 +243,7 @@ def _raw(value: str) -> str | None:
 
 def _load(cursor, prior_sql: str) -> tuple[np.ndarray, dict[str, tuple[list, np.ndarray]], dict[str, np.ndarray]]:
     """Every source row's account index and raw codes per field (pyarrow dictionary encoding)."""
-    columns = ", ".join(_col(h.name) for h in SEARCHED)
+    columns = ", ".join(_col(h.name) for h in LOADED)
     prior = ", ".join(f"coalesce(p.{name}, 0)" for name in ACCOUNT_LEVEL)
     buffer = io.BytesIO()
     raw = cursor.cursor if hasattr(cursor, "cursor") else cursor
@@ -252,8 +254,8 @@ def _load(cursor, prior_sql: str) -> tuple[np.ndarray, dict[str, tuple[list, np.
     with raw.copy(sql) as copy:  # noqa: S608 - constant identifiers
         for chunk in copy:
             buffer.write(chunk)
-    names = ["acct", *[f"prior_{n}" for n in ACCOUNT_LEVEL], *[h.name for h in SEARCHED]]
-    types = {n: pa.int32() for n in names[: 1 + len(ACCOUNT_LEVEL)]} | {h.name: pa.string() for h in SEARCHED}
+    names = ["acct", *[f"prior_{n}" for n in ACCOUNT_LEVEL], *[h.name for h in LOADED]]
+    types = {n: pa.int32() for n in names[: 1 + len(ACCOUNT_LEVEL)]} | {h.name: pa.string() for h in LOADED}
     buffer.seek(0)
     table = pacsv.read_csv(
         buffer,
@@ -262,7 +264,7 @@ def _load(cursor, prior_sql: str) -> tuple[np.ndarray, dict[str, tuple[list, np.
     )
     acct = table.column("acct").to_numpy().astype(np.int64) if table.num_rows else np.zeros(0, np.int64)
     codes = {}
-    for h in SEARCHED:
+    for h in LOADED:
         encoded = table.column(h.name).combine_chunks().dictionary_encode() if table.num_rows else None
         if encoded is None:
             codes[h.name] = ([], np.zeros(0, np.int32))
@@ -280,7 +282,7 @@ class _Evaluator:
         self.prior = prior
         # generalized code of each raw code at each level: codes[field][level] → per-row int array
         self.by_level: dict[str, list[np.ndarray]] = {}
-        for h in SEARCHED:
+        for h in LOADED:
             domain, raw_codes = codes[h.name]
             arrays = []
             for level in range(len(h.levels)):
@@ -293,8 +295,9 @@ class _Evaluator:
 
     def row_codes(self, name: str, level: int) -> np.ndarray:
         arrays = self.by_level[name]
-        if name in self.prior and self.n:
-            per_row = np.maximum(self.prior[name], level)
+        prior = self.prior.get("country" if name == "territorial_scope" else name)
+        if prior is not None and self.n:
+            per_row = np.maximum(prior, level)
             if per_row.max() > level:
                 return np.choose(np.minimum(per_row, len(arrays) - 1), arrays)
         return arrays[level]
@@ -306,8 +309,9 @@ class _Evaluator:
         if not self.n:
             return 0
         key = np.zeros(self.n, dtype=np.uint64)
-        for h in SEARCHED:
-            codes = self.row_codes(h.name, levels[h.name]).astype(np.uint64)
+        for h in LOADED:
+            level = levels["country"] if h.name == "territorial_scope" else levels[h.name]
+            codes = self.row_codes(h.name, level).astype(np.uint64)
             key = (key ^ codes) * np.uint64(0x100000001B3) + np.uint64(0x9E3779B97F4A7C15)
         _, cls = np.unique(key, return_inverse=True)
         cls = cls.astype(np.int64).ravel()
@@ -317,7 +321,7 @@ class _Evaluator:
 
 
 def search(cursor, ctx: Context, k: int, prior_sql: str, max_suppression: float = MAX_SUPPRESSION) -> Search:
-    """Top-down greedy over the lattice: refine the field that gains most utility per suppressed row."""
+    """Top-down greedy over the lattice: refine, while the suppression budget allows, the most useful field."""
     acct, codes, prior = _load(cursor, prior_sql)
     ev = _Evaluator(acct, codes, prior, ctx, k)
     budget = int(max_suppression * ev.n)
@@ -332,8 +336,8 @@ def search(cursor, ctx: Context, k: int, prior_sql: str, max_suppression: float 
             rows = ev.suppressed(trial)
             if rows > max(budget, current):
                 continue
-            gain = h.weight / (len(h.levels) - 1)
-            score = gain / (1 + max(0, rows - current))
+            # The most valuable refinement that still fits the budget (ties: the one suppressing least).
+            score = (h.weight / (len(h.levels) - 1), -rows)
             if best is None or score > best[0]:
                 best = (score, h.name, rows)
         if best is None:
@@ -576,7 +580,7 @@ def privacy_report(cursor, table: str, *, k: int, ctx: Context, levels: dict[str
     qi = ", ".join(h.name for h in HIERARCHIES)
     unit = "coalesce(account_id, 'decision:' || decision_id)"
     cursor.execute(
-        f"""SELECT min(n), count(*), count(*) FILTER (WHERE n < %s), coalesce(sum(rows) FILTER (WHERE n < %s), 0),
+        f"""SELECT min(n), count(*), count(*) FILTER (WHERE n < %s), coalesce(sum(rows) FILTER (WHERE n < %s), 0)::bigint,
                    count(*) FILTER (WHERE rle), count(*) FILTER (WHERE off), count(*) FILTER (WHERE appealed),
                    count(*) FILTER (WHERE outcome), count(*) FILTER (WHERE reinstated)
               FROM (SELECT count(DISTINCT {unit}) AS n, count(*) AS rows,
