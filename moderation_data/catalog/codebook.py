@@ -19,8 +19,7 @@ from functools import cache
 
 import pycountry
 
-from moderation_data.catalog import enums
-from moderation_data.catalog import generalization
+from moderation_data.catalog import enums, generalization
 from moderation_data.query.language import OPERATIONS_BY_TYPE
 
 CODEBOOK_VERSION = "1"

@@ -5,29 +5,37 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('moderation_data', '0300_aggregates'),
+        ("moderation_data", "0300_aggregates"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='release',
-            name='privacy_report',
-            field=models.JSONField(blank=True, default=dict, help_text="what the build measured of the release's anonymity (docs/privacy.md)"),
+            model_name="release",
+            name="privacy_report",
+            field=models.JSONField(
+                blank=True,
+                default=dict,
+                help_text="what the build measured of the release's anonymity (docs/privacy.md)",
+            ),
         ),
         migrations.CreateModel(
-            name='AccountPrecision',
+            name="AccountPrecision",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('account_hash', models.BigIntegerField()),
-                ('country_level', models.PositiveSmallIntegerField()),
-                ('language_level', models.PositiveSmallIntegerField()),
-                ('account_type_level', models.PositiveSmallIntegerField()),
-                ('release', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='moderation_data.release')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("account_hash", models.BigIntegerField()),
+                ("country_level", models.PositiveSmallIntegerField()),
+                ("language_level", models.PositiveSmallIntegerField()),
+                ("account_type_level", models.PositiveSmallIntegerField()),
+                (
+                    "release",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="moderation_data.release"
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['account_hash'], name='accountprecision_acct_idx')],
+                "indexes": [models.Index(fields=["account_hash"], name="accountprecision_acct_idx")],
             },
         ),
     ]

@@ -134,7 +134,9 @@ def precisions(release: Release) -> dict[str, str]:
     return {name: entry["precision"] for name, entry in codebook_fields(release).items() if "precision" in entry}
 
 
-def _generalized_condition(node: ql.Condition, fld: ql.Field, precision: str | None) -> tuple[str, list, str, list] | None:
+def _generalized_condition(
+    node: ql.Condition, fld: ql.Field, precision: str | None
+) -> tuple[str, list, str, list] | None:
     """(possible, certain) SQL of a condition on a generalized field, or None when it is exact."""
     column = f'"{fld.column}"'
     op, values = node.operation, list(node.values)

@@ -52,11 +52,15 @@ class ReleaseAdmin(admin.ModelAdmin):
         return format_html(
             "k (accounts) {} (with earlier releases {}) for k={}; TDB linkage rows under k: {}; "
             "suppressed {} of {} rows ({}%); trajectory unicity {}%<br>{}",
-            report.get("k_min_accounts"), report.get("k_min_accounts_with_earlier_releases"), report.get("k"),
+            report.get("k_min_accounts"),
+            report.get("k_min_accounts_with_earlier_releases"),
+            report.get("k"),
             report.get("tdb_linkage", {}).get("rows_matching_fewer_than_k_raw_decisions"),
-            report.get("suppressed_rows"), report.get("source_rows"),
+            report.get("suppressed_rows"),
+            report.get("source_rows"),
             round(100 * report.get("suppressed_share", 0), 2),
-            round(100 * report.get("trajectory_unicity", {}).get("share", 0), 2), checks,
+            round(100 * report.get("trajectory_unicity", {}).get("share", 0), 2),
+            checks,
         )
 
     @admin.display(description="privacy report")

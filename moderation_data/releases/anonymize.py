@@ -151,7 +151,7 @@ def _grouped(groups: dict[str, str], fallback: str) -> Callable:
 
 
 def _list_sql(column: str) -> str:
-    return f"(SELECT string_agg(e, '{SEP}' ORDER BY e) FROM unnest(d.{column}::text[]) e)"
+    return f"(SELECT string_agg(e, '{SEP}' ORDER BY e) FROM unnest(d.{column}::text[]) e)"  # noqa: S608
 
 
 DAY_SQL = "(coalesce(d.actioned_at, d.application_date) AT TIME ZONE 'UTC')::date"
@@ -241,6 +241,15 @@ def _raw(value: str) -> str | None:
     return None if value == NULL else value
 
 
+def _np(array) -> np.ndarray:
+    """A non-null int32 arrow array as numpy, without pyarrow's pandas shim (slow to import)."""
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks() if array.num_chunks else pa.array([], type=array.type)
+    if len(array) == 0:
+        return np.zeros(0, np.int32)
+    return np.frombuffer(array.buffers()[1], dtype=np.int32, count=len(array), offset=array.offset * 4)
+
+
 def _load(cursor, prior_sql: str) -> tuple[np.ndarray, dict[str, tuple[list, np.ndarray]], dict[str, np.ndarray]]:
     """Every source row's account index and raw codes per field (pyarrow dictionary encoding)."""
     columns = ", ".join(_col(h.name) for h in LOADED)
@@ -248,10 +257,10 @@ def _load(cursor, prior_sql: str) -> tuple[np.ndarray, dict[str, tuple[list, np.
     buffer = io.BytesIO()
     raw = cursor.cursor if hasattr(cursor, "cursor") else cursor
     sql = (
-        f"COPY (SELECT dense_rank() OVER (ORDER BY s.acct) - 1, {prior}, {columns} FROM rb_src s "
+        f"COPY (SELECT dense_rank() OVER (ORDER BY s.acct) - 1, {prior}, {columns} FROM rb_src s "  # noqa: S608
         f"LEFT JOIN ({prior_sql}) p ON p.acct = s.acct) TO STDOUT WITH (FORMAT csv)"
     )
-    with raw.copy(sql) as copy:  # noqa: S608 - constant identifiers
+    with raw.copy(sql) as copy:
         for chunk in copy:
             buffer.write(chunk)
     names = ["acct", *[f"prior_{n}" for n in ACCOUNT_LEVEL], *[h.name for h in LOADED]]
@@ -260,18 +269,19 @@ def _load(cursor, prior_sql: str) -> tuple[np.ndarray, dict[str, tuple[list, np.
     table = pacsv.read_csv(
         buffer,
         read_options=pacsv.ReadOptions(column_names=names),
-        convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=False, quoted_strings_can_be_null=False),
+        convert_options=pacsv.ConvertOptions(
+            column_types=types, strings_can_be_null=False, quoted_strings_can_be_null=False
+        ),
     )
-    acct = table.column("acct").to_numpy().astype(np.int64) if table.num_rows else np.zeros(0, np.int64)
+    acct = _np(table.column("acct")).astype(np.int64)
     codes = {}
     for h in LOADED:
         encoded = table.column(h.name).combine_chunks().dictionary_encode() if table.num_rows else None
         if encoded is None:
             codes[h.name] = ([], np.zeros(0, np.int32))
             continue
-        codes[h.name] = ([_raw(v) for v in encoded.dictionary.to_pylist()], encoded.indices.to_numpy())
-    prior = {n: table.column(f"prior_{n}").to_numpy() if table.num_rows else np.zeros(0, np.int32)
-             for n in ACCOUNT_LEVEL}  # fmt: skip
+        codes[h.name] = ([_raw(v) for v in encoded.dictionary.to_pylist()], _np(encoded.indices))
+    prior = {n: _np(table.column(f"prior_{n}")) for n in ACCOUNT_LEVEL}
     return acct, codes, prior
 
 
@@ -375,23 +385,19 @@ def _maps(cursor, ctx: Context, levels: dict[str, int], local_levels: dict[str, 
 
 def apply(cursor, ctx: Context, k: int, levels: dict[str, int], prior_sql: str) -> dict:
     """rb_assign(raw_pk, acct, q_<field>…, withheld flags, country_level, language_level, account_type_level)."""
-    account_level_levels = {
-        name: list(range(levels[name], len(BY_NAME[name].levels))) for name in ACCOUNT_LEVEL
-    }
+    account_level_levels = {name: list(range(levels[name], len(BY_NAME[name].levels))) for name in ACCOUNT_LEVEL}
     account_level_levels["country"] = list(range(len(BY_NAME["country"].levels)))
     account_level_levels["content_language"] = list(range(len(BY_NAME["content_language"].levels)))
     account_level_levels["account_type"] = list(range(len(BY_NAME["account_type"].levels)))
     account_level_levels["territorial_scope"] = account_level_levels["country"]
     _maps(cursor, ctx, levels, account_level_levels)
     cursor.execute("DROP TABLE IF EXISTS rb_prior")
-    cursor.execute(f"CREATE TEMP TABLE rb_prior ON COMMIT DROP AS {prior_sql}")  # noqa: S608
+    cursor.execute(f"CREATE TEMP TABLE rb_prior ON COMMIT DROP AS {prior_sql}")
     cursor.execute("CREATE UNIQUE INDEX ON rb_prior (acct)")
     cursor.execute("ANALYZE rb_prior")
 
     # Row levels of account-level fields: the release's precision, never finer than an earlier release.
-    level_of = {
-        name: f"greatest({int(levels[name])}, coalesce(p.{name}, 0))" for name in ACCOUNT_LEVEL
-    }
+    level_of = {name: f"greatest({int(levels[name])}, coalesce(p.{name}, 0))" for name in ACCOUNT_LEVEL}
     cursor.execute("DROP TABLE IF EXISTS rb_lv")
     cursor.execute(
         f"""CREATE TEMP TABLE rb_lv ON COMMIT DROP AS
@@ -475,7 +481,7 @@ def _generalized(cursor, levels: dict[str, int], *, recode: bool) -> None:
 def _small_classes_sql(k: int, table: str = "rb_gen") -> str:
     columns = ", ".join(_col(h.name) for h in HIERARCHIES)
     return (
-        f"SELECT {columns} FROM (SELECT DISTINCT {columns}, acct FROM {table}) a"
+        f"SELECT {columns} FROM (SELECT DISTINCT {columns}, acct FROM {table}) a"  # noqa: S608
         f" GROUP BY {columns} HAVING count(*) < {int(k)}"
     )
 
@@ -558,7 +564,7 @@ def prior_sql(release_ids: list[int]) -> str:
     """Per account: the coarsest (max) and finest (min) precision earlier releases gave it."""
     ids = ", ".join(str(int(i)) for i in release_ids) or "NULL"
     return (
-        "SELECT account_hash AS acct, max(country_level) AS country, max(language_level) AS content_language,"
+        "SELECT account_hash AS acct, max(country_level) AS country, max(language_level) AS content_language,"  # noqa: S608
         " max(account_type_level) AS account_type, min(country_level) AS min_country,"
         " min(language_level) AS min_content_language, min(account_type_level) AS min_account_type"
         f" FROM moderation_data_accountprecision WHERE release_id IN ({ids}) GROUP BY account_hash"
@@ -580,7 +586,8 @@ def privacy_report(cursor, table: str, *, k: int, ctx: Context, levels: dict[str
     qi = ", ".join(h.name for h in HIERARCHIES)
     unit = "coalesce(account_id, 'decision:' || decision_id)"
     cursor.execute(
-        f"""SELECT min(n), count(*), count(*) FILTER (WHERE n < %s), coalesce(sum(rows) FILTER (WHERE n < %s), 0)::bigint,
+        f"""SELECT min(n), count(*), count(*) FILTER (WHERE n < %s),
+                   coalesce(sum(rows) FILTER (WHERE n < %s), 0)::bigint,
                    count(*) FILTER (WHERE rle), count(*) FILTER (WHERE off), count(*) FILTER (WHERE appealed),
                    count(*) FILTER (WHERE outcome), count(*) FILTER (WHERE reinstated)
               FROM (SELECT count(DISTINCT {unit}) AS n, count(*) AS rows,
@@ -658,9 +665,12 @@ def privacy_report(cursor, table: str, *, k: int, ctx: Context, levels: dict[str
         "source_rows": source,
         "recoded_rows": stats["recoded_rows"],
         "fields": fields,
-        "checks": {"k": not (k_min is not None and k_min < k), "k_with_earlier_releases":
-                   not (k_union is not None and k_union < k), "tdb_linkage": not linkage_below_k,
-                   "sensitive": not any(certain)},  # fmt: skip
+        "checks": {
+            "k": not (k_min is not None and k_min < k),
+            "k_with_earlier_releases": not (k_union is not None and k_union < k),
+            "tdb_linkage": not linkage_below_k,
+            "sensitive": not any(certain),
+        },
         "failures": failures,
     }
 

@@ -178,6 +178,7 @@ def _row_select(version: int) -> tuple[str, list]:
         f"CASE WHEN {tta} IS NULL OR {tta} < interval '0' THEN NULL WHEN {tta} < interval '1 hour' THEN '<1h'"
         f" WHEN {tta} < interval '1 day' THEN '1-24h' WHEN {tta} < interval '7 days' THEN '1-7d' ELSE '>7d' END"
     )
+
     def q(name: str) -> str:
         return f"nullif(x.{anonymize._col(name)}, '{anonymize.NULL}')"
 

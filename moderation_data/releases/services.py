@@ -28,6 +28,7 @@ logger = logging.getLogger("moderation_data.releases")
 
 ReleaseError = build.ReleaseError  # a release operation its state or the privacy checks do not allow
 
+
 def _next_version(dataset: Dataset) -> str:
     base = timezone.now().strftime("%Y.%m.%d")
     taken = set(Release.objects.filter(dataset=dataset, version__startswith=base).values_list("version", flat=True))
@@ -51,7 +52,7 @@ def start_release(
     if Release.objects.filter(dataset=dataset, version=version).exists() if version else False:
         raise ReleaseError(f"{dataset.slug} already has a release {version}")
     version = version or _next_version(dataset)
-    if dataset.slug == ROW_LEVEL_SLUG:
+    if dataset.slug == ROW_LEVEL_SLUG and period_start:
         build.check_period(dataset.pk, period_start, period_end)  # overlapping periods are refused
     common = {
         "version": version,
