@@ -151,7 +151,8 @@ def _grouped(groups: dict[str, str], fallback: str) -> Callable:
 
 
 def _list_sql(column: str) -> str:
-    return f"(SELECT string_agg(e, '{SEP}' ORDER BY e) FROM unnest(d.{column}::text[]) e)"  # noqa: S608
+    # Elements in their recorded order (a reordered list is a class of its own: finer, never coarser).
+    return f"nullif(array_to_string(d.{column}::text[], '{SEP}'), '')"
 
 
 DAY_SQL = "(coalesce(d.actioned_at, d.application_date) AT TIME ZONE 'UTC')::date"

@@ -6,12 +6,14 @@ pagination), typed columns named as in the codebook, and btree indexes ``(column
 the common filters plus GIN indexes on list columns, all created after the bulk insert. Once
 published, triggers make any INSERT, UPDATE, DELETE or TRUNCATE on it fail.
 
-Anonymization, in order: field allowlist (only codebook columns are ever selected), base
-pseudonyms (HMAC in SQL, see ``pseudonyms``), bucketing, day granularity, then k-anonymity over
-(country, content_language, account_type, decided_on) counting distinct accounts, generalizing
-small classes up a ladder and suppressing what is still too small. From the rows, then, the
-aggregates' table and the differentially private public summary (``moderation_data.aggregates``,
-docs/aggregates.md): nothing published beside the rows is an exact count.
+Anonymization (``anonymize``, docs/privacy.md): field allowlist (only codebook columns are ever
+selected), base pseudonyms (HMAC in SQL, see ``pseudonyms``), bucketing, then k-anonymity over every
+quasi-identifier counting distinct accounts: one precision per field chosen by a lattice search,
+local recoding of country to region, suppression, sensitive attributes withheld where certain. The
+build then measures the result (the privacy report) and refuses a release that fails a check. From
+the rows, then, the control totals, the aggregates' table and the differentially private public
+summary (``moderation_data.aggregates``, docs/aggregates.md): nothing published beside the rows is an
+exact count the rows do not already give.
 """
 
 from __future__ import annotations
