@@ -258,14 +258,15 @@ def _load(cursor, prior_sql: str) -> tuple[np.ndarray, dict[str, tuple[list, np.
     buffer = io.BytesIO()
     raw = cursor.cursor if hasattr(cursor, "cursor") else cursor
     sql = (
-        f"COPY (SELECT dense_rank() OVER (ORDER BY s.acct) - 1, {prior}, {columns} FROM rb_src s "  # noqa: S608
+        f"COPY (SELECT s.acct, {prior}, {columns} FROM rb_src s "  # noqa: S608
         f"LEFT JOIN ({prior_sql}) p ON p.acct = s.acct) TO STDOUT WITH (FORMAT csv)"
     )
     with raw.copy(sql) as copy:
         for chunk in copy:
             buffer.write(chunk)
     names = ["acct", *[f"prior_{n}" for n in ACCOUNT_LEVEL], *[h.name for h in LOADED]]
-    types = {n: pa.int32() for n in names[: 1 + len(ACCOUNT_LEVEL)]} | {h.name: pa.string() for h in LOADED}
+    types = {"acct": pa.int64()} | {n: pa.int32() for n in names[1 : 1 + len(ACCOUNT_LEVEL)]}
+    types |= {h.name: pa.string() for h in LOADED}
     buffer.seek(0)
     table = pacsv.read_csv(
         buffer,
@@ -274,7 +275,9 @@ def _load(cursor, prior_sql: str) -> tuple[np.ndarray, dict[str, tuple[list, np.
             column_types=types, strings_can_be_null=False, quoted_strings_can_be_null=False
         ),
     )
-    acct = _np(table.column("acct")).astype(np.int64)
+    hashes = table.column("acct").combine_chunks() if table.num_rows else pa.array([], type=pa.int64())
+    hashes = np.frombuffer(hashes.buffers()[1], dtype=np.int64, count=len(hashes), offset=hashes.offset * 8)
+    acct = np.unique(hashes, return_inverse=True)[1].astype(np.int64).ravel()  # dense account index
     codes = {}
     for h in LOADED:
         encoded = table.column(h.name).combine_chunks().dictionary_encode() if table.num_rows else None
