@@ -289,45 +289,74 @@ def _load(cursor, prior_sql: str) -> tuple[np.ndarray, dict[str, tuple[list, np.
     return acct, codes, prior
 
 
+def _mix(values: np.ndarray, salt: int) -> np.ndarray:
+    """splitmix64 of (value, field): per-field hashes that are summed into a class key."""
+    with np.errstate(over="ignore"):
+        z = values.astype(np.uint64) + np.uint64(salt) * np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+
+
 class _Evaluator:
+    """Rows in classes under k for a choice of precisions, on hashed class keys (in memory).
+
+    A class key is the sum of one hash per field, so trying another precision of one field costs one
+    field's hash, not all of them. Hash-keyed counts are a search estimate; the exact ones are SQL's.
+    """
+
     def __init__(self, acct, codes, prior, ctx: Context, k: int):
         self.acct, self.k, self.n = acct, k, len(acct)
         self.accounts = int(acct.max()) + 1 if self.n else 1
         self.prior = prior
-        # generalized code of each raw code at each level: codes[field][level] → per-row int array
-        self.by_level: dict[str, list[np.ndarray]] = {}
+        self.raw = {h.name: codes[h.name][1] for h in LOADED}
+        # generalized code of each raw code at each level (small tables, applied on demand)
+        self.maps: dict[str, list[np.ndarray]] = {}
         for h in LOADED:
-            domain, raw_codes = codes[h.name]
-            arrays = []
+            domain = codes[h.name][0]
+            tables = []
             for level in range(len(h.levels)):
                 outs: dict[str | None, int] = {}
-                mapping = np.array([outs.setdefault(h.generalize(v, level, ctx), len(outs)) for v in domain] or [0],
-                                   dtype=np.int64)  # fmt: skip
-                arrays.append(mapping[raw_codes] if self.n else np.zeros(0, np.int64))
-            self.by_level[h.name] = arrays
+                tables.append(np.array([outs.setdefault(h.generalize(v, level, ctx), len(outs)) for v in domain]
+                                       or [0], dtype=np.int64))  # fmt: skip
+            self.maps[h.name] = tables
         self.evaluations = 0
+        self.salts = {h.name: i + 1 for i, h in enumerate(LOADED)}
+        self.parts: dict[str, tuple[int, np.ndarray]] = {}
+        self.key = np.zeros(self.n, dtype=np.uint64)
 
-    def row_codes(self, name: str, level: int) -> np.ndarray:
-        arrays = self.by_level[name]
+    def field_hash(self, name: str, level: int) -> np.ndarray:
+        tables, raw = self.maps[name], self.raw[name]
         prior = self.prior.get("country" if name == "territorial_scope" else name)
-        if prior is not None and self.n:
-            per_row = np.maximum(prior, level)
-            if per_row.max() > level:
-                return np.choose(np.minimum(per_row, len(arrays) - 1), arrays)
-        return arrays[level]
+        if prior is not None and self.n and int(prior.max(initial=0)) > level:
+            per_row = np.minimum(np.maximum(prior, level), len(tables) - 1)
+            codes = np.zeros(self.n, dtype=np.int64)
+            for lv in np.unique(per_row):
+                rows = per_row == lv
+                codes[rows] = tables[int(lv)][raw[rows]] + 1_000_000 * int(lv)
+        else:
+            codes = tables[level][raw] + 1_000_000 * level
+        return _mix(codes, self.salts[name])
+
+    def set_levels(self, levels: dict[str, int]) -> None:
+        with np.errstate(over="ignore"):
+            for h in LOADED:
+                level = levels["country"] if h.name == "territorial_scope" else levels[h.name]
+                if self.parts.get(h.name, (None,))[0] == level:
+                    continue
+                if h.name in self.parts:
+                    self.key -= self.parts[h.name][1]
+                part = self.field_hash(h.name, level)
+                self.key += part
+                self.parts[h.name] = (level, part)
 
     def suppressed(self, levels: dict[str, int]) -> int:
-        """Rows in classes of fewer than k distinct accounts at these precisions (hash-keyed: a search
-        estimate; the exact count is done in SQL)."""
+        """Rows in classes of fewer than k distinct accounts at ``levels`` (which become current)."""
         self.evaluations += 1
         if not self.n:
             return 0
-        key = np.zeros(self.n, dtype=np.uint64)
-        for h in LOADED:
-            level = levels["country"] if h.name == "territorial_scope" else levels[h.name]
-            codes = self.row_codes(h.name, level).astype(np.uint64)
-            key = (key ^ codes) * np.uint64(0x100000001B3) + np.uint64(0x9E3779B97F4A7C15)
-        _, cls = np.unique(key, return_inverse=True)
+        self.set_levels(levels)
+        _, cls = np.unique(self.key, return_inverse=True)
         cls = cls.astype(np.int64).ravel()
         pairs = np.unique(cls * self.accounts + self.acct)
         per_class = np.bincount(pairs // self.accounts, minlength=int(cls.max()) + 1)
@@ -335,29 +364,33 @@ class _Evaluator:
 
 
 def search(cursor, ctx: Context, k: int, prior_sql: str, max_suppression: float = MAX_SUPPRESSION) -> Search:
-    """Top-down greedy over the lattice: refine, while the suppression budget allows, the most useful field."""
+    """Top-down greedy over the lattice: refine, while the suppression budget allows, the most useful field.
+
+    Candidates are tried in order of value (weight per precision step); the first that fits is taken.
+    One that does not fit never will (refining other fields only splits classes further), so it is
+    dropped for good: the search costs about one evaluation per step and per field.
+    """
     acct, codes, prior = _load(cursor, prior_sql)
     ev = _Evaluator(acct, codes, prior, ctx, k)
     budget = int(max_suppression * ev.n)
     levels = {h.name: len(h.levels) - 1 for h in SEARCHED}
     current = ev.suppressed(levels)
+    dead: set[str] = set()
     while True:
-        best = None
-        for h in SEARCHED:
-            if levels[h.name] == 0 or h.weight == 0:
-                continue
+        candidates = sorted(
+            (h for h in SEARCHED if levels[h.name] > 0 and h.weight > 0 and h.name not in dead),
+            key=lambda h: -h.weight / (len(h.levels) - 1),
+        )
+        taken = False
+        for h in candidates:
             trial = {**levels, h.name: levels[h.name] - 1}
             rows = ev.suppressed(trial)
-            if rows > max(budget, current):
-                continue
-            # The most valuable refinement that still fits the budget (ties: the one suppressing least).
-            score = (h.weight / (len(h.levels) - 1), -rows)
-            if best is None or score > best[0]:
-                best = (score, h.name, rows)
-        if best is None:
+            if rows <= max(budget, current):
+                levels, current, taken = trial, rows, True
+                break
+            dead.add(h.name)
+        if not taken:
             break
-        levels[best[1]] -= 1
-        current = best[2]
     levels["territorial_scope"] = levels["country"]
     return Search(levels=levels, suppressed_share=current / ev.n if ev.n else 0.0, evaluations=ev.evaluations,
                   rows=ev.n)  # fmt: skip
