@@ -418,6 +418,14 @@ def _maps(cursor, ctx: Context, levels: dict[str, int], local_levels: dict[str, 
             copy.write_row(row)
     cursor.execute("CREATE INDEX ON rb_map (field, level, raw)")
     cursor.execute("ANALYZE rb_map")
+    # One small table per field: the row joins hash them (a nested loop per field would cost millions of probes).
+    for i, h in enumerate(HIERARCHIES):
+        cursor.execute(f"DROP TABLE IF EXISTS rb_m{i}")
+        cursor.execute(
+            f"CREATE TEMP TABLE rb_m{i} ON COMMIT DROP AS SELECT level, raw, out FROM rb_map WHERE field = %s",  # noqa: S608
+            [h.name],
+        )
+        cursor.execute(f"ANALYZE rb_m{i}")
 
 
 def apply(cursor, ctx: Context, k: int, levels: dict[str, int], prior_sql: str) -> dict:
@@ -484,10 +492,8 @@ def apply(cursor, ctx: Context, k: int, levels: dict[str, int], prior_sql: str) 
 
 
 def _out(name: str, level_sql: str, alias: str) -> tuple[str, str]:
-    join = (
-        f"JOIN rb_map {alias} ON {alias}.field = '{name}' AND {alias}.level = {level_sql}"
-        f" AND {alias}.raw = l.{_col(name)}"
-    )
+    index = QUASI_IDENTIFIERS.index(name)
+    join = f"JOIN rb_m{index} {alias} ON {alias}.level = {level_sql} AND {alias}.raw = l.{_col(name)}"
     return f"{alias}.out AS {_col(name)}", join
 
 
