@@ -40,8 +40,8 @@ def _fails(sql: str, params=None) -> str:
         "DELETE FROM {table} WHERE row_id = 1",
         "DELETE FROM {table}",
         "TRUNCATE {table}",
-        "INSERT INTO {table} (row_id, decision_id, decided_on, decided_on_granularity, appealed, reinstated)"
-        " VALUES (999999, 'x', '2025-01-01', 'day', false, false)",
+        "INSERT INTO {table} (row_id, decision_id, decided_on, appealed, reinstated)"
+        " VALUES (999999, 'x', '2025-01-01', false, false)",
     ],
 )
 @pytest.mark.embedded
