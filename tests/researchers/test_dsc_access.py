@@ -11,7 +11,6 @@ import pytest
 from django.db import connection
 
 from moderation_data.query.records import _bucket_end
-
 from platform_api.audit import GENESIS, canonical, record_access_event, verify_chain
 from platform_api.models import AccessEvent
 from tests.api_fixtures import make_research_client
