@@ -267,6 +267,9 @@ def _load(cursor, prior_sql: str) -> tuple[np.ndarray, dict[str, tuple[list, np.
     names = ["acct", *[f"prior_{n}" for n in ACCOUNT_LEVEL], *[h.name for h in LOADED]]
     types = {"acct": pa.int64()} | {n: pa.int32() for n in names[1 : 1 + len(ACCOUNT_LEVEL)]}
     types |= {h.name: pa.string() for h in LOADED}
+    if not buffer.tell():  # no decision in the period
+        empty = {h.name: ([], np.zeros(0, np.int32)) for h in LOADED}
+        return np.zeros(0, np.int64), empty, {n: np.zeros(0, np.int32) for n in ACCOUNT_LEVEL}
     buffer.seek(0)
     table = pacsv.read_csv(
         buffer,
