@@ -100,6 +100,8 @@ def test_withdrawing_hides_a_release_from_new_queries_but_keeps_its_rows(publish
 
 
 def test_latest_names_the_newest_published_release(published):
+    # Releases cover disjoint periods (docs/privacy.md): the newer one needs decisions after the first.
+    generate_demo_data(rows=600, seed=6, days=60)
     newer = build_release(start_release(published.dataset, version="2.0").pk, publish=True)
     assert get_release(published.dataset, "latest") == newer
     assert get_release(published.dataset, "1.0") == published
