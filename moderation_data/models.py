@@ -15,9 +15,10 @@ from moderation_data.aggregates.models import (
 from moderation_data.catalog.models import Dataset
 from moderation_data.exports.models import Export, ExportChunk
 from moderation_data.ingest.models import Appeal, Decision, ImportProblem, ImportRun, import_storage
-from moderation_data.releases.models import EnforcementSummaryCell, Release
+from moderation_data.releases.models import AccountPrecision, EnforcementSummaryCell, Release
 
 __all__ = [
+    "AccountPrecision",
     "AggregateAnswer",
     "AggregationTable",
     "Appeal",

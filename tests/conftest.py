@@ -134,6 +134,7 @@ RELEASE_DEPENDENTS = [
     ("moderation_data_aggregateanswer", "release_id"),
     ("moderation_data_projectbudget", "release_id"),
     ("moderation_data_releasebudget", "release_id"),
+    ("moderation_data_accountprecision", "release_id"),
 ]  # fmt: skip
 
 

@@ -14,7 +14,7 @@ import datetime as dt
 import functools
 from collections.abc import Hashable
 
-from moderation_data.catalog import enums
+from moderation_data.catalog import enums, generalization
 from moderation_data.catalog.codebook import codebook_for
 from moderation_data.releases.models import Release
 from moderation_data.releases.selectors import codebook_fields
@@ -128,7 +128,8 @@ def summary_dimensions(release: Release) -> dict[str, Dimension]:
             "action",
             'coalesce("decision_account", "decision_provision", "decision_visibility"[1], "decision_monetary",'
             " 'other')",
-            (*actions, "other"),
+            # a release whose decision_visibility is at group precision (docs/privacy.md) names the group
+            (*actions, *generalization.VISIBILITY_GROUP_LABELS, "other"),
         ),
     }
 

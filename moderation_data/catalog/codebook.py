@@ -19,7 +19,7 @@ from functools import cache
 
 import pycountry
 
-from moderation_data.catalog import enums
+from moderation_data.catalog import enums, generalization
 from moderation_data.query.language import OPERATIONS_BY_TYPE
 
 CODEBOOK_VERSION = "1"
@@ -37,11 +37,10 @@ TIME_TO_ACTION_BUCKETS = [
     {"value": "1-7d", "label": "one to seven days", "min_seconds": 86400, "max_seconds": 604799},
     {"value": ">7d", "label": "more than seven days", "min_seconds": 604800, "max_seconds": None},
 ]
-GRANULARITIES = [
-    {"value": "day", "label": "exact day"},
-    {"value": "week", "label": "generalized to the ISO week (decided_on is its Monday)"},
-    {"value": "month", "label": "generalized to the month (decided_on is its first day)"},
-]
+
+
+def _labelled(labels: dict[str, str]) -> list[dict]:
+    return [{"value": value, "label": label} for value, label in labels.items()]
 
 
 def _values(choices) -> list[dict]:
@@ -113,17 +112,18 @@ def moderation_decisions_codebook() -> list[dict]:
         _field("account_id", "pseudonym", "The account concerned, as a pseudonym keyed to your project: stable "
                "within your project and release series, unlinkable to other projects' pseudonyms.", filterable=False),
         _field("content_id", "pseudonym", "The content item, as a pseudonym keyed to your project.", filterable=False),
-        _field("decided_on", "date", "Day the decision was taken (UTC). Where k-anonymity required it, the first "
-               "day of the week or month instead; see decided_on_granularity.", nullable=False, groupable=True),
-        _field("decided_on_granularity", "enum", "Precision of decided_on.", values=GRANULARITIES, nullable=False,
-               groupable=True),
+        _field("decided_on", "date", "Day the decision was taken (UTC), at the release's precision (its codebook "
+               "entry's 'precision': day, week, month, quarter or year; a coarser value is the first day of its "
+               "bucket, never before the release's period_start).", nullable=False, groupable=True),
         _field("content_created_month", "month", "Month the content was created (YYYY-MM)."),
         _field("subject_type", "enum", "Whether the decision concerned a content item or an account.",
                values=_values(enums.SubjectType), groupable=True),
-        _field("content_type", "list", "DSA content types of the item (any element matches).",
-               values=_values(enums.ContentType)),
-        _field("decision_visibility", "list", "DSA visibility restrictions applied (any element matches).",
-               values=_values(enums.DecisionVisibility)),
+        _field("content_type", "list", "DSA content types of the item (any element matches); groups where the "
+               "release's precision is 'groups'.", values=_values(enums.ContentType) + _labelled(
+                   generalization.CONTENT_TYPE_GROUP_LABELS)),
+        _field("decision_visibility", "list", "DSA visibility restrictions applied (any element matches); groups "
+               "where the release's precision is 'groups'.", values=_values(enums.DecisionVisibility) + _labelled(
+                   generalization.VISIBILITY_GROUP_LABELS)),
         _field("decision_monetary", "enum", "DSA monetary restriction.", values=_values(enums.DecisionMonetary),
                groupable=True),
         _field("decision_provision", "enum", "DSA restriction of the provision of the service.",
@@ -147,8 +147,11 @@ def moderation_decisions_codebook() -> list[dict]:
                groupable=True),
         _field("automated_decision", "enum", "Degree of automation of the decision.",
                values=_values(enums.AutomatedDecision), groupable=True),
-        _field("territorial_scope", "list", "Countries where the decision applies (any element matches).",
-               values=[{"value": c, "label": c} for c in enums.EUROPEAN_COUNTRY_CODES]),
+        _field("territorial_scope", "list", "Countries where the decision applies (any element matches). Never "
+               "more precise than country: where the country is a region, the regions of these countries (EEA for "
+               "all of them); where it is OTHER, EEA or PARTIAL_EEA.",
+               values=[{"value": c, "label": c} for c in enums.EUROPEAN_COUNTRY_CODES] + _labelled(
+                   generalization.SCOPE_LABELS)),
         _field("country", "string", "Country of the uploader (ISO 3166-1 alpha-2, upper case; quasi-identifier). "
                "Where k-anonymity required it, a region code (see regions) or OTHER.", values=_country_values(),
                regions=country_regions(), groupable=True),
@@ -162,12 +165,12 @@ def moderation_decisions_codebook() -> list[dict]:
                f"({yes_no}).", groupable=True),
         _field("reported_to_law_enforcement", "boolean", f"Whether the case was reported to law enforcement "
                f"({yes_no}).", groupable=True),
-        _field("appealed", "boolean", "Whether the decision was appealed (internal complaint).", nullable=False,
-               groupable=True),
+        _field("appealed", "boolean", "Whether the decision was appealed (internal complaint); null where "
+               "withheld because every account of its class appealed (docs/privacy.md).", groupable=True),
         _field("appeal_outcome", "enum", "Outcome of the appeal, if any.", values=_values(enums.AppealOutcome),
                groupable=True),
-        _field("reinstated", "boolean", "Whether the content or account was reinstated.", nullable=False,
-               groupable=True),
+        _field("reinstated", "boolean", "Whether the content or account was reinstated; null where withheld "
+               "(docs/privacy.md).", groupable=True),
     ]  # fmt: skip
 
 

@@ -178,19 +178,24 @@ def privacy_summary(dataset: Dataset, release: Release) -> dict:
         )
         return {"summary": text, "k_anonymity": release.k_anonymity, "measures": ["small-cell suppression"]}
     quasi = list(anonymization.get("quasi_identifiers") or [])
-    ladder = list(anonymization.get("ladder") or [])
+    hierarchies = anonymization.get("hierarchies") or {}
+    ladder = [f"{name}: {' → '.join(levels)}" for name, levels in hierarchies.items()] or list(
+        anonymization.get("ladder") or []
+    )
     text = (
-        f"Every combination of quasi-identifiers covers at least {release.k_anonymity} distinct accounts "
-        "(k-anonymity, with generalization before suppression). Identifiers are pseudonyms keyed per project "
-        "(HMAC-SHA256), so two projects cannot link their rows. Platform ids, free text, URLs and exact timestamps "
-        "are never released; views and time to action are bucketed; dates are days, generalized to weeks or months "
-        "where needed."
+        f"Every combination of quasi-identifiers (every field the DSA Transparency Database also publishes, plus "
+        f"country, language, account type, policy, detection source and subject type) covers at least "
+        f"{release.k_anonymity} distinct accounts (k-anonymity: one precision per field per release, local recoding "
+        "of country to region, then suppression); sensitive attributes are never certain within a class; releases "
+        "cover disjoint periods. Identifiers are pseudonyms keyed per project (HMAC-SHA256). Platform ids, free "
+        "text, URLs and exact timestamps are never released; views and time to action are bucketed (docs/privacy.md)."
     )
     return {
         "summary": text,
         "k_anonymity": release.k_anonymity,
         "quasi_identifiers": quasi,
         "generalization_ladder": ladder,
+        "precision": dict(anonymization.get("precision") or {}),
         "pseudonyms": "HMAC-SHA256 keyed per project",
         "removed_fields": list(anonymization.get("removed_fields") or []),
         "measures": ["pseudonymization", "k-anonymity", "generalization", "suppression", "bucketing"],
@@ -485,6 +490,7 @@ class CataloguePrivacySerializer(serializers.Serializer):
     measures = serializers.ListField(child=serializers.CharField())
     quasi_identifiers = serializers.ListField(child=serializers.CharField(), required=False)
     generalization_ladder = serializers.ListField(child=serializers.CharField(), required=False)
+    precision = serializers.DictField(child=serializers.CharField(), required=False)
     pseudonyms = serializers.CharField(required=False)
     removed_fields = serializers.ListField(child=serializers.CharField(), required=False)
     epsilon = serializers.FloatField(required=False, help_text="a differentially private release's ε")

@@ -113,7 +113,7 @@ class ExportListView(AuditedAPIView):
                             {"operation": "GTE", "field_name": "decided_on", "field_values": ["2025-01-01"]},
                         ]
                     },
-                    "fields": ["account_id", "decided_on", "decided_on_granularity", "detection_source"],
+                    "fields": ["account_id", "decided_on", "detection_source"],
                 },
                 request_only=True,
             ),

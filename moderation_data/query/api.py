@@ -51,7 +51,7 @@ RECORDS_EXAMPLES = [
         "Violent extremism since 2025, first page",
         value={
             "query": VIOLENT_EXTREMISM_SINCE_2025,
-            "fields": ["account_id", "decided_on", "decided_on_granularity", "detection_source", "country"],
+            "fields": ["account_id", "decided_on", "detection_source", "country"],
             "page_size": 1000,
             "cursor": None,
         },
@@ -169,6 +169,7 @@ class RecordsView(AuditedAPIView):
             "next_cursor": page.next_cursor,
             "has_more": page.next_cursor is not None,
             "release": query.release.version,
+            "generalized_overlap": records.generalized_overlap(query),
         }
         return Response(s.RecordsPageSerializer(body).data)
 
@@ -195,7 +196,12 @@ class CountView(AuditedAPIView):
         release = get_published_release(get_visible_dataset(grant_of(request), slug), version)
         self.audit["release"] = release.version
         query = records.build_query(release, body_query=body.validated_data.get("query"), grant=grant_of(request))
-        return Response(s.CountSerializer({"count": records.count(query), "release": release.version}).data)
+        body = {
+            "count": records.count(query),
+            "release": release.version,
+            "generalized_overlap": records.generalized_overlap(query),
+        }
+        return Response(s.CountSerializer(body).data)
 
 
 urlpatterns = [

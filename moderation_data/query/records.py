@@ -8,6 +8,7 @@ from collections.abc import Mapping
 
 from django.db import connection
 
+from moderation_data.catalog import enums
 from moderation_data.catalog.codebook import query_values
 from moderation_data.query import language as ql
 from moderation_data.releases.models import Release
@@ -70,7 +71,7 @@ def build_query(
         else ql.parse_body_query(body_query, visible, codebook_ref=where)
     )
     selected = ql.parse_fields(requested_fields, visible, default=list(visible))
-    node = within_period(node, fields, grant)
+    node = within_period(node, fields, grant, precisions(release).get("decided_on", "day"))
     fingerprint = ql.query_fingerprint(node, {"fields": selected})
     return RecordsQuery(
         release=release,
@@ -88,42 +89,161 @@ def fields_within(fields: dict[str, ql.Field], grant) -> dict[str, ql.Field]:
     return {name: field for name, field in fields.items() if name in allowed} if allowed else fields
 
 
-def within_period(node: ql.Node, fields: dict[str, ql.Field], grant) -> ql.Node:
+def within_period(node: ql.Node, fields: dict[str, ql.Field], grant, precision: str = "day") -> ql.Node:
     """``node`` narrowed to the rows within the grant's data period, if it has one."""
-    period = _period_node(fields, getattr(grant, "data_from", None), getattr(grant, "data_until", None))
+    period = _period_node(fields, getattr(grant, "data_from", None), getattr(grant, "data_until", None), precision)
     return node if period is None else ql.Group(and_=(node, period))
 
 
-def _period_node(fields: dict[str, ql.Field], start: dt.date | None, end: dt.date | None) -> ql.Node | None:
-    """Rows whose decision day lies within [start, end], wholly: a row generalized to a week or a
-    month matches only if that whole week or month does (a limit is never exceeded by rounding)."""
+def _bucket_start(day: dt.date, precision: str) -> dt.date:
+    if precision == "week":
+        return day - dt.timedelta(days=day.weekday())
+    if precision == "month":
+        return day.replace(day=1)
+    if precision == "quarter":
+        return day.replace(month=(day.month - 1) // 3 * 3 + 1, day=1)
+    if precision == "year":
+        return day.replace(month=1, day=1)
+    return day
+
+
+def _bucket_end(day: dt.date, precision: str) -> dt.date:
+    """The last day of the date bucket holding ``day``."""
+    start = _bucket_start(day, precision)
+    if precision == "day":
+        return start
+    if precision == "week":
+        return start + dt.timedelta(days=6)
+    month = start.month - 1 + {"month": 1, "quarter": 3, "year": 12}[precision]
+    return start.replace(year=start.year + month // 12, month=month % 12 + 1) - dt.timedelta(days=1)
+
+
+def _period_node(fields: dict[str, ql.Field], start: dt.date | None, end: dt.date | None,
+                 precision: str = "day") -> ql.Node | None:  # fmt: skip
+    """Rows whose decision day lies within [start, end], wholly: a row whose decided_on is a week,
+    month, quarter or year matches only if that whole bucket does (a limit is never exceeded by rounding)."""
     if "decided_on" not in fields or (start is None and end is None):
         return None
     clauses: list[ql.Node] = []
-    if start is not None:  # a week's Monday and a month's first day are their earliest days
+    if start is not None:  # a bucket is named by its first day (clamped to the release's period start)
         clauses.append(ql.Condition("GTE", "decided_on", (start,)))
     if end is not None:
-        if "decided_on_granularity" in fields:
-            after_end = end + dt.timedelta(days=1)
-            first_partial_month = after_end.replace(day=1)  # months from here on reach past the end
-            by_granularity = {"day": ("LTE", end), "week": ("LTE", end - dt.timedelta(days=6)),
-                              "month": ("LT", first_partial_month)}  # fmt: skip
-            clauses.append(
-                ql.Group(
-                    or_=tuple(
-                        ql.Group(
-                            and_=(
-                                ql.Condition("EQ", "decided_on_granularity", (granularity,)),
-                                ql.Condition(operation, "decided_on", (bound,)),
-                            )
-                        )
-                        for granularity, (operation, bound) in by_granularity.items()
-                    )
-                )
-            )
-        else:
-            clauses.append(ql.Condition("LTE", "decided_on", (end,)))
+        # rows of the bucket holding ``end`` match only if that bucket ends by ``end``
+        last = end if _bucket_end(end, precision) == end else _bucket_start(end, precision) - dt.timedelta(days=1)
+        clauses.append(ql.Condition("LTE", "decided_on", (last,)))
     return ql.Group(and_=tuple(clauses))
+
+
+# --- honest filters on generalized values (docs/query.md, "Generalized values") ----------------
+
+
+def precisions(release: Release) -> dict[str, str]:
+    """The precision of each quasi-identifier of a release (codebook ``precision``; day for old releases)."""
+    return {name: entry["precision"] for name, entry in codebook_fields(release).items() if "precision" in entry}
+
+
+def _generalized_condition(
+    node: ql.Condition, fld: ql.Field, precision: str | None
+) -> tuple[str, list, str, list] | None:
+    """(possible, certain) SQL of a condition on a generalized field, or None when it is exact."""
+    column = f'"{fld.column}"'
+    op, values = node.operation, list(node.values)
+    if op == "NE":
+        return None  # handled by the caller as NOT EQ
+    if precision == "withheld":
+        return "TRUE", [], "FALSE", []
+    if fld.name == "decided_on" and precision and precision != "day":
+        end = {"week": "interval '6 days'", "month": "interval '1 month' - interval '1 day'",
+               "quarter": "interval '3 months' - interval '1 day'",
+               "year": "interval '1 year' - interval '1 day'"}[precision]  # fmt: skip
+        bucket_end = f"(date_trunc('{precision}', {column}) + {end})::date"
+        if op in ("GTE", "GT"):
+            cmp = ">=" if op == "GTE" else ">"
+            return f"{bucket_end} {cmp} %s", [values[0]], f"{column} {cmp} %s", [values[0]]
+        if op in ("LTE", "LT"):
+            cmp = "<=" if op == "LTE" else "<"
+            return f"{column} {cmp} %s", [values[0]], f"{bucket_end} {cmp} %s", [values[0]]
+        possible = " OR ".join([f"({column} <= %s AND {bucket_end} >= %s)"] * len(values))
+        params = [v for value in values for v in (value, value)]
+        certain = " OR ".join([f"({column} = %s AND {bucket_end} = %s)"] * len(values))
+        return possible, params, certain, list(params)
+    if fld.name == "country" and op in ("EQ", "IN"):
+        wider = set(values)
+        for value in values:
+            if value in enums.COUNTRY_TO_REGION or (len(value) == 2 and value.isalpha()):
+                wider |= {enums.COUNTRY_TO_REGION.get(value, enums.NON_EEA_REGION), enums.OTHER_COUNTRY}
+        return f"{column} = ANY(%s)", [sorted(wider)], f"{column} = ANY(%s)", [values]
+    if fld.name == "content_language" and op in ("EQ", "IN"):
+        wider = sorted({*values, enums.OTHER_LANGUAGE})
+        return f"{column} = ANY(%s)", [wider], f"{column} = ANY(%s)", [values]
+    return None
+
+
+def _ambiguity(node: ql.Node, fields, precision: dict[str, str], negate: bool) -> tuple[str, list, str, list]:
+    """(possible, certain): rows that may match given what their generalized values hide, rows that surely do."""
+    if isinstance(node, ql.Condition):
+        fld = fields[node.field_name]
+        flip = node.operation == "NE"
+        base = ql.Condition("EQ", node.field_name, node.values) if flip else node
+        special = _generalized_condition(base, fld, precision.get(fld.name))
+        if special is None:
+            params: list = []
+            sql = ql._compile_condition(node, fld, negate=negate, params=params)
+            return sql, params, sql, list(params)
+        possible, possible_params, certain, certain_params = special
+        if negate != flip:  # possibly not X = not certainly X; certainly not X = not possibly X
+            return (f"({certain}) IS NOT TRUE", certain_params, f"({possible}) IS NOT TRUE", possible_params)
+        return possible, possible_params, certain, certain_params
+    pos_parts, pos_params, cert_parts, cert_params = [], [], [], []
+
+    def add(child: ql.Node, child_negate: bool, into: tuple[list, list]) -> None:
+        p, pp, c, cp = _ambiguity(child, fields, precision, child_negate)
+        into[0].append((p, pp))
+        into[1].append((c, cp))
+
+    groups: list[tuple[list, list]] = []
+    main: tuple[list, list] = ([], [])
+    for child in node.and_:
+        add(child, negate, main)
+    if node.or_:
+        alt: tuple[list, list] = ([], [])
+        for child in node.or_:
+            add(child, negate, alt)
+        groups.append(alt)
+    for child in node.not_:
+        add(child, not negate, main)
+    outer, inner = ("OR", "AND") if negate else ("AND", "OR")
+    for which, (parts_out, params_out) in ((0, (pos_parts, pos_params)), (1, (cert_parts, cert_params))):
+        for sql, params in main[which]:
+            parts_out.append(sql)
+            params_out.extend(params)
+        for alt in groups:
+            sqls = [sql for sql, _ in alt[which]]
+            parts_out.append(ql._join(inner, sqls, "TRUE" if inner == "AND" else "FALSE"))
+            for _, params in alt[which]:
+                params_out.extend(params)
+    empty = "FALSE" if negate else "TRUE"
+    return ql._join(outer, pos_parts, empty), pos_params, ql._join(outer, cert_parts, empty), cert_params
+
+
+def generalized_overlap(query: RecordsQuery) -> int:
+    """Rows whose generalized values may or may not satisfy the query (0 when the query is exact).
+
+    A row counts when the query possibly matches it (some raw value its generalized values stand for
+    would match) but not certainly: e.g. ``country EQ DE`` and a row of country EU_WEST, or
+    ``decided_on GTE 2025-01-15`` and a row of month precision dated 2025-01-01.
+    """
+    precision = precisions(query.release)
+    possible, possible_params, certain, certain_params = _ambiguity(query.node, query.fields, precision, False)
+    if possible == certain and possible_params == certain_params:
+        return 0
+    table = release_rows_table(query.release)
+    with statement_timeout(), connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT count(*) FROM {table} WHERE ({possible}) AND ({certain}) IS NOT TRUE",  # noqa: S608
+            [*possible_params, *certain_params],
+        )
+        return cursor.fetchone()[0]
 
 
 def _cursor_binding(query: RecordsQuery) -> dict:

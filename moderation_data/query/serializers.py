@@ -61,13 +61,22 @@ class JSONFragmentField(serializers.Field):
         return value
 
 
+OVERLAP_HELP = (
+    "rows whose generalized values (a region for a country, a week/month/quarter/year for a day, 'other' for a "
+    "language, a withheld field) may or may not satisfy the query: matching rows among them are in `data`/`count`, "
+    "the others are not; 0 when the query is exact (docs/query.md, 'Generalized values')"
+)
+
+
 class RecordsPageSerializer(serializers.Serializer):
     data = JSONFragmentField(help_text="the rows, with the selected fields")
     next_cursor = serializers.CharField(allow_null=True)
     has_more = serializers.BooleanField()
     release = serializers.CharField(help_text="the release version every page of this walk reads")
+    generalized_overlap = serializers.IntegerField(help_text=OVERLAP_HELP)
 
 
 class CountSerializer(serializers.Serializer):
     count = serializers.IntegerField()
     release = serializers.CharField()
+    generalized_overlap = serializers.IntegerField(help_text=OVERLAP_HELP)

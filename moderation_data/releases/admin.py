@@ -29,9 +29,9 @@ class ReleaseAdmin(admin.ModelAdmin):
     actions = ["publish_action", "withdraw_action"]
     fields = [
         "dataset", "version", "status", "period_start", "period_end", "row_count", "sha256", "rows_table",
-        "k_anonymity", "anonymization_statistics", "control_totals_table", "codebook_version",
-        "pseudonym_key_version", "key_fingerprint", "build_seconds", "error", "created_at", "published_at",
-        "withdrawn_at", "withdrawn_reason", "notes", "doi",
+        "k_anonymity", "privacy_report_summary", "privacy_report_table", "anonymization_statistics",
+        "control_totals_table", "codebook_version", "pseudonym_key_version", "key_fingerprint", "build_seconds",
+        "error", "created_at", "published_at", "withdrawn_at", "withdrawn_reason", "notes", "doi",
     ]  # fmt: skip
 
     def get_readonly_fields(self, request, obj=None):
@@ -43,11 +43,35 @@ class ReleaseAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return obj is not None and obj.status in (Release.Status.FAILED, Release.Status.BUILDING)
 
+    @admin.display(description="privacy checks (docs/privacy.md)")
+    def privacy_report_summary(self, obj: Release) -> str:
+        report = obj.privacy_report or {}
+        if not report:
+            return "no privacy report (built before reports, or a summary release)"
+        checks = ", ".join(f"{name}: {'pass' if ok else 'FAIL'}" for name, ok in report.get("checks", {}).items())
+        return format_html(
+            "k (accounts) {} (with earlier releases {}) for k={}; TDB linkage rows under k: {}; "
+            "suppressed {} of {} rows ({}%); trajectory unicity {}%<br>{}",
+            report.get("k_min_accounts"),
+            report.get("k_min_accounts_with_earlier_releases"),
+            report.get("k"),
+            report.get("tdb_linkage", {}).get("rows_matching_fewer_than_k_raw_decisions"),
+            report.get("suppressed_rows"),
+            report.get("source_rows"),
+            round(100 * report.get("suppressed_share", 0), 2),
+            round(100 * report.get("trajectory_unicity", {}).get("share", 0), 2),
+            checks,
+        )
+
+    @admin.display(description="privacy report")
+    def privacy_report_table(self, obj: Release) -> str:
+        return _pretty(obj.privacy_report)
+
     @admin.display(description="anonymization statistics")
     def anonymization_statistics(self, obj: Release) -> str:
         return _pretty(obj.anonymization)
 
-    @admin.display(description="control totals (month, policy, decisions)")
+    @admin.display(description="control totals (released decided_on bucket, policy, decisions; from the rows)")
     def control_totals_table(self, obj: Release) -> str:
         return _pretty(obj.control_totals)
 

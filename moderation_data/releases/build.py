@@ -6,12 +6,14 @@ pagination), typed columns named as in the codebook, and btree indexes ``(column
 the common filters plus GIN indexes on list columns, all created after the bulk insert. Once
 published, triggers make any INSERT, UPDATE, DELETE or TRUNCATE on it fail.
 
-Anonymization, in order: field allowlist (only codebook columns are ever selected), base
-pseudonyms (HMAC in SQL, see ``pseudonyms``), bucketing, day granularity, then k-anonymity over
-(country, content_language, account_type, decided_on) counting distinct accounts, generalizing
-small classes up a ladder and suppressing what is still too small. From the rows, then, the
-aggregates' table and the differentially private public summary (``moderation_data.aggregates``,
-docs/aggregates.md): nothing published beside the rows is an exact count.
+Anonymization (``anonymize``, docs/privacy.md): field allowlist (only codebook columns are ever
+selected), base pseudonyms (HMAC in SQL, see ``pseudonyms``), bucketing, then k-anonymity over every
+quasi-identifier counting distinct accounts: one precision per field chosen by a lattice search,
+local recoding of country to region, suppression, sensitive attributes withheld where certain. The
+build then measures the result (the privacy report) and refuses a release that fails a check. From
+the rows, then, the control totals, the aggregates' table and the differentially private public
+summary (``moderation_data.aggregates``, docs/aggregates.md): nothing published beside the rows is an
+exact count the rows do not already give.
 """
 
 from __future__ import annotations
@@ -26,25 +28,13 @@ from django.utils import timezone
 
 from moderation_data.aggregates.summary import build_public_summary, summary_digest
 from moderation_data.aggregates.table import build_aggregation_table
-from moderation_data.catalog import enums
 from moderation_data.catalog.models import ROW_LEVEL_SLUG
+from moderation_data.releases import anonymize
 from moderation_data.releases.models import Release
 from moderation_data.releases.pseudonyms import base_pseudonym_sql, load_base_pads
 
 logger = logging.getLogger("moderation_data.releases")
 
-QUASI_IDENTIFIERS = ["country", "content_language", "account_type", "decided_on"]
-NULL = "\x1f"  # stands for NULL inside the k-anonymity work tables so joins can hash
-
-# The generalization ladder: each rung applies to the rows whose class was still under k.
-LADDER = [
-    {"level": 0, "generalization": "none", "country": "raw", "language": "raw", "date": "day"},
-    {"level": 1, "generalization": "decided_on: day → week", "country": "raw", "language": "raw", "date": "week"},
-    {"level": 2, "generalization": "decided_on: week → month", "country": "raw", "language": "raw", "date": "month"},
-    {"level": 3, "generalization": "content_language → other", "country": "raw", "language": "other", "date": "month"},
-    {"level": 4, "generalization": "country → region", "country": "region", "language": "other", "date": "month"},
-    {"level": 5, "generalization": "country → OTHER", "country": "other", "language": "other", "date": "month"},
-]
 INDEXED_COLUMNS = ["decided_on", "policy", "country", "category", "detection_source", "content_language"]
 GIN_COLUMNS = ["category_specification", "content_type"]
 
@@ -76,15 +66,60 @@ def source_fingerprint() -> str:
     return hashlib.sha256(repr((decisions, appeals)).encode()).hexdigest()
 
 
-def _period(cursor, release: Release) -> tuple[dt.date | None, dt.date | None]:
+class ReleaseError(Exception):
+    """A release operation that the release's state or the privacy checks do not allow (shown to staff as is)."""
+
+
+def _raw_span(cursor) -> tuple[dt.date | None, dt.date | None]:
     cursor.execute(
         "SELECT min(day), max(day) FROM (SELECT (coalesce(actioned_at, application_date) AT TIME ZONE 'UTC')::date"
         " AS day FROM moderation_data_decision) s"
     )
-    lo, hi = cursor.fetchone()
+    return cursor.fetchone()
+
+
+def earlier_releases(release: Release):
+    """The released (published or withdrawn) row-level releases of the dataset other than this one."""
+    return (
+        Release.objects.filter(
+            dataset_id=release.dataset_id, status__in=[Release.Status.PUBLISHED, Release.Status.WITHDRAWN]
+        )
+        .exclude(pk=release.pk)
+        .exclude(period_end__isnull=True)
+        .order_by("period_end")
+    )
+
+
+def check_period(dataset_id: int, start: dt.date | None, end: dt.date | None, *, exclude: int | None = None) -> None:
+    """Refuse a period that overlaps one of a released release of the dataset (composition, docs/privacy.md)."""
+    if start and end and start > end:
+        raise ReleaseError(f"the period starts ({start}) after it ends ({end})")
+    released = Release.objects.filter(
+        dataset_id=dataset_id, status__in=[Release.Status.PUBLISHED, Release.Status.WITHDRAWN]
+    ).exclude(pk=exclude)
+    for other in released.exclude(period_start__isnull=True).exclude(period_end__isnull=True):
+        if (start is None or start <= other.period_end) and (end is None or end >= other.period_start):
+            raise ReleaseError(
+                f"the period {start or '…'} to {end or '…'} overlaps release {other.version} "
+                f"({other.period_start} to {other.period_end}): releases of a dataset cover disjoint periods, so "
+                f"that joining them cannot undo their anonymization (docs/privacy.md); start on "
+                f"{other.period_end + dt.timedelta(days=1)} or later"
+            )
+
+
+def _period(cursor, release: Release) -> tuple[dt.date | None, dt.date | None]:
+    """The release's period: as given, else from the day after the latest released release up to yesterday."""
+    lo, hi = _raw_span(cursor)
     yesterday = timezone.now().date() - dt.timedelta(days=1)
-    start = release.period_start or lo
+    previous = earlier_releases(release).last()
+    start = release.period_start or (previous.period_end + dt.timedelta(days=1) if previous else lo)
     end = release.period_end or (min(hi, yesterday) if hi else None)
+    if start and end and start > end:
+        raise ReleaseError(
+            f"nothing to release: the period would start on {start} (the day after the previous release "
+            f"{previous.version if previous else ''} ends) but the data ends on {end}"
+        )
+    check_period(release.dataset_id, start, end, exclude=release.pk)
     return start, end
 
 
@@ -97,14 +132,13 @@ def build(release: Release) -> None:
         cursor.execute("SET LOCAL maintenance_work_mem = '512MB'")
         start, end = _period(cursor, release)
         fingerprint = source_fingerprint()
-        _source(cursor, start, end)
-        control_totals = _control_totals(cursor)
-        stages.done("source snapshot and control totals")
         companion = release.companion if release.dataset.slug == ROW_LEVEL_SLUG else None
         targets = [release] + ([companion] if companion and companion.status == Release.Status.BUILDING else [])
+        control_totals: list[dict] = []
         for target in targets:
             if target.dataset.slug == ROW_LEVEL_SLUG:
-                fields = _build_rows(cursor, target, stages)
+                fields = _build_rows(cursor, target, stages, start, end)
+                control_totals = fields.pop("control_totals")
             else:
                 fields = _build_summary(target, stages, source=Release.objects.get(pk=release.pk))
             fields.update(
@@ -121,97 +155,14 @@ def build(release: Release) -> None:
     logger.info("release build stages", extra={"release": release.pk, "stages": stages.seconds})
 
 
-def _source(cursor, start: dt.date | None, end: dt.date | None) -> None:
-    """rb_src: the raw decisions of the period with what k-anonymity and the totals need."""
-    cursor.execute("DROP TABLE IF EXISTS rb_src")
-    cursor.execute(
-        f"""CREATE TEMP TABLE rb_src ON COMMIT DROP AS
-            SELECT d.id AS raw_pk,
-                   -- 64-bit hashes count distinct accounts faster than text; a collision could only
-                   -- make a class look smaller, never larger, so k-anonymity is never overstated.
-                   hashtextextended(coalesce(d.account_id, 'decision:' || d.platform_decision_id), 0) AS acct,
-                   (coalesce(d.actioned_at, d.application_date) AT TIME ZONE 'UTC')::date AS day,
-                   coalesce(d.uploader_country, '{NULL}') AS country,
-                   coalesce(d.content_language, '{NULL}') AS lang,
-                   coalesce(d.account_type, '{NULL}') AS atype,
-                   coalesce(d.policy, 'other') AS policy
-              FROM moderation_data_decision d
-             WHERE (coalesce(d.actioned_at, d.application_date) AT TIME ZONE 'UTC')::date BETWEEN %s AND %s""",  # noqa: S608
-        [start or dt.date.min, end or dt.date.max],
-    )
-    cursor.execute("ANALYZE rb_src")
-
-
-def _control_totals(cursor) -> list[dict]:
-    cursor.execute("SELECT to_char(day, 'YYYY-MM'), policy, count(*) FROM rb_src GROUP BY 1, 2 ORDER BY 1, 2")
-    return [{"month": month, "policy": policy, "decisions": n} for month, policy, n in cursor.fetchall()]
-
-
-def _region_sql(column: str) -> str:
-    whens = " ".join(f"WHEN '{c}' THEN '{region}'" for c, region in enums.COUNTRY_TO_REGION.items())
-    regions = f"CASE {column} {whens} ELSE '{enums.NON_EEA_REGION}' END"
-    return f"CASE WHEN {column} = '{NULL}' THEN '{NULL}' ELSE ({regions}) END"
-
-
-def _generalize(rung: dict) -> tuple[str, str, str]:
-    country = {"raw": "country", "region": _region_sql("country"), "other": f"'{enums.OTHER_COUNTRY}'"}[rung["country"]]
-    language = {"raw": "lang", "other": f"CASE WHEN lang = '{NULL}' THEN lang ELSE '{enums.OTHER_LANGUAGE}' END"}[
-        rung["language"]
-    ]
-    date = {"day": "day", "week": "date_trunc('week', day)::date", "month": "date_trunc('month', day)::date"}[
-        rung["date"]
-    ]
-    return country, language, date
-
-
-def _k_anonymize(cursor, k: int) -> dict:
-    """rb_assign(raw_pk, country, lang, day, granularity): the released QI values of each kept row."""
-    cursor.execute("DROP TABLE IF EXISTS rb_assign, rb_rest")
-    cursor.execute(
-        "CREATE TEMP TABLE rb_assign (raw_pk bigint, country text, lang text, day date, granularity text)"
-        " ON COMMIT DROP"
-    )
-    cursor.execute(
-        "CREATE TEMP TABLE rb_rest ON COMMIT DROP AS SELECT raw_pk, acct, country, lang, atype, day FROM rb_src"
-    )
-    levels = []
-    for rung in LADDER:
-        country, language, date = _generalize(rung)
-        cursor.execute("DROP TABLE IF EXISTS rb_gen, rb_ok")
-        cursor.execute(
-            f"""CREATE TEMP TABLE rb_gen ON COMMIT DROP AS
-                SELECT raw_pk, acct, country AS raw_country, lang AS raw_lang, atype, day AS raw_day,
-                       {country} AS g_country, {language} AS g_lang, {date} AS g_day
-                  FROM rb_rest"""  # noqa: S608
-        )
-        cursor.execute(
-            """CREATE TEMP TABLE rb_ok ON COMMIT DROP AS
-               SELECT g_country, g_lang, atype, g_day FROM (
-                   SELECT DISTINCT g_country, g_lang, atype, g_day, acct FROM rb_gen) accounts
-                GROUP BY 1, 2, 3, 4 HAVING count(*) >= %s""",
-            [k],
-        )
-        cursor.execute(
-            """INSERT INTO rb_assign
-               SELECT g.raw_pk, g.g_country, g.g_lang, g.g_day, %s
-                 FROM rb_gen g JOIN rb_ok o USING (g_country, g_lang, atype, g_day)""",
-            [rung["date"]],
-        )
-        kept = cursor.rowcount
-        levels.append({"level": rung["level"], "generalization": rung["generalization"], "rows": kept})
-        cursor.execute("DROP TABLE rb_rest")
-        cursor.execute(
-            """CREATE TEMP TABLE rb_rest ON COMMIT DROP AS
-               SELECT g.raw_pk, g.acct, g.raw_country AS country, g.raw_lang AS lang, g.atype, g.raw_day AS day
-                 FROM rb_gen g LEFT JOIN rb_ok o USING (g_country, g_lang, atype, g_day)
-                WHERE o.g_country IS NULL"""
-        )
-        if cursor.rowcount == 0:
-            break
-    cursor.execute("SELECT count(*) FROM rb_rest")
-    suppressed = cursor.fetchone()[0]
-    cursor.execute("ANALYZE rb_assign")
-    return {"levels": levels, "suppressed_rows": suppressed}
+def _control_totals(cursor, table: str, precision: str) -> list[dict]:
+    """Decisions per released date bucket and policy, counted on the released rows (no side channel)."""
+    cursor.execute(f"SELECT decided_on, policy, count(*) FROM {table} GROUP BY 1, 2 ORDER BY 1, 2")  # noqa: S608
+    return [
+        {"period": day.isoformat(), "precision": precision, "month": day.strftime("%Y-%m"), "policy": policy,
+         "decisions": n}
+        for day, policy, n in cursor.fetchall()
+    ]  # fmt: skip
 
 
 def _row_select(version: int) -> tuple[str, list]:
@@ -229,48 +180,64 @@ def _row_select(version: int) -> tuple[str, list]:
         f"CASE WHEN {tta} IS NULL OR {tta} < interval '0' THEN NULL WHEN {tta} < interval '1 hour' THEN '<1h'"
         f" WHEN {tta} < interval '1 day' THEN '1-24h' WHEN {tta} < interval '7 days' THEN '1-7d' ELSE '>7d' END"
     )
+
+    def q(name: str) -> str:
+        return f"nullif(x.{anonymize._col(name)}, '{anonymize.NULL}')"
+
+    def q_list(name: str) -> str:
+        return f"string_to_array({q(name)}, '{anonymize.SEP}')"
+
+    def sensitive(withheld: str, expr: str) -> str:
+        return f"CASE WHEN {withheld} THEN NULL ELSE {expr} END"
+
     columns = [
         ("decision_id", f"({decision_sql})::text"),
         ("account_id", f"({account_sql})::text"),
         ("content_id", f"({content_sql})::text"),
-        ("decided_on", "x.day"),
-        ("decided_on_granularity", "x.granularity"),
-        ("content_created_month",
-         "to_char(coalesce(d.content_created_at, d.content_date) AT TIME ZONE 'UTC', 'YYYY-MM')"),
-        ("subject_type", "d.subject_type::text"),
-        ("content_type", "d.content_type::text[]"),
-        ("decision_visibility", "d.decision_visibility::text[]"),
-        ("decision_monetary", "d.decision_monetary::text"),
-        ("decision_provision", "d.decision_provision::text"),
-        ("decision_account", "d.decision_account::text"),
-        ("account_type", "d.account_type::text"),
-        ("decision_ground", "d.decision_ground::text"),
-        ("category", "d.category::text"),
-        ("category_specification", "d.category_specification::text[]"),
-        ("policy", "coalesce(d.policy, 'other')::text"),
-        ("source_type", "d.source_type::text"),
-        ("detection_source", "d.detection_source::text"),
-        ("automated_detection", "(d.automated_detection = 'Yes')"),
-        ("automated_decision", "d.automated_decision::text"),
-        ("territorial_scope", "d.territorial_scope::text[]"),
-        ("country", f"nullif(x.country, '{NULL}')"),
-        ("content_language", f"nullif(x.lang, '{NULL}')"),
+        ("decided_on", f"{q('decided_on')}::date"),
+        ("content_created_month", q("content_created_month")),
+        ("subject_type", q("subject_type")),
+        ("content_type", q_list("content_type")),
+        ("decision_visibility", q_list("decision_visibility")),
+        ("decision_monetary", q("decision_monetary")),
+        ("decision_provision", q("decision_provision")),
+        ("decision_account", q("decision_account")),
+        ("account_type", q("account_type")),
+        ("decision_ground", q("decision_ground")),
+        ("category", q("category")),
+        ("category_specification", q_list("category_specification")),
+        ("policy", q("policy")),
+        ("source_type", q("source_type")),
+        ("detection_source", q("detection_source")),
+        ("automated_detection", f"({q('automated_detection')} = 'Yes')"),
+        ("automated_decision", q("automated_decision")),
+        ("territorial_scope", q_list("territorial_scope")),
+        ("country", q("country")),
+        ("content_language", q("content_language")),
         ("views_before_action", views),
         ("time_to_action", time_to_action),
-        ("off_platform_behavior_considered", "d.off_platform_behavior_considered"),
-        ("reported_to_law_enforcement", "d.reported_to_law_enforcement"),
-        ("appealed", "(a.id IS NOT NULL)"),
-        ("appeal_outcome", "a.outcome::text"),
-        ("reinstated", "(a.reinstated_at IS NOT NULL)"),
+        ("off_platform_behavior_considered", sensitive("x.w_off", "d.off_platform_behavior_considered")),
+        ("reported_to_law_enforcement", sensitive("x.w_rle", "d.reported_to_law_enforcement")),
+        # An appeal withheld takes its outcome and reinstatement with it (they would reveal it).
+        ("appealed", sensitive("x.w_appealed", "(a.id IS NOT NULL)")),
+        ("appeal_outcome", sensitive("(x.w_appealed OR x.w_outcome)", "a.outcome::text")),
+        ("reinstated", sensitive("(x.w_appealed OR x.w_reinstated)", "(a.reinstated_at IS NOT NULL)")),
     ]  # fmt: skip
     sql = ",\n".join(f"{expr} AS {name}" for name, expr in columns)
     return sql, decision_params + account_params + content_params
 
 
-def _build_rows(cursor, release: Release, stages: _Stages) -> dict:
-    k = release.k_anonymity
-    stats = _k_anonymize(cursor, k)
-    stages.done("k-anonymity")
+def _build_rows(cursor, release: Release, stages: _Stages, start: dt.date | None, end: dt.date | None) -> dict:
+    k = max(release.k_anonymity, anonymize.MIN_K)
+    ctx = anonymize.Context(period_start=start or dt.date.min, period_end=end or dt.date.max)
+    anonymize.create_source(cursor, start or dt.date.min, end or dt.date.max)
+    stages.done("source snapshot")
+    earlier = list(earlier_releases(release).values_list("pk", flat=True))
+    prior = anonymize.prior_sql(earlier)
+    found = anonymize.search(cursor, ctx, k, prior)
+    stages.done("lattice search (one precision per field)")
+    stats = anonymize.apply(cursor, ctx, k, found.levels, prior)
+    stages.done("k-anonymity applied (local recoding, suppression, sensitive attributes)")
     table = rows_table_name(release.pk)
     # A table of this name can only be a leftover of a discarded database state (ids are never reused).
     cursor.execute(f"DROP TABLE IF EXISTS {table}")
@@ -299,14 +266,27 @@ def _build_rows(cursor, release: Release, stages: _Stages) -> dict:
     stages.done("indexes and statistics")
     digest = _checksum(cursor, table, codebook_columns)
     stages.done("checksum")
+    precision = {name: anonymize.BY_NAME[name].levels[level] for name, level in found.levels.items()}
+    report = anonymize.privacy_report(cursor, table, k=k, ctx=ctx, levels=found.levels, stats=stats)
+    stages.done("privacy report")
+    anonymize.record_account_precision(cursor, release.pk)
+    failures = report["failures"]
+    if failures:
+        raise ReleaseError("the release is not anonymous enough to publish: " + "; ".join(failures))
     anonymization = {
         "k": k,
-        "quasi_identifiers": QUASI_IDENTIFIERS,
+        "quasi_identifiers": anonymize.QUASI_IDENTIFIERS,
+        "tdb_visible_fields": anonymize.TDB_FIELDS,
         "account_unit": "distinct accounts (a decision without an account counts as its own account)",
-        "ladder": [r["generalization"] for r in LADDER],
-        "generalizations": stats["levels"],
+        "precision": precision,
+        "hierarchies": {h.name: list(h.levels) for h in anonymize.HIERARCHIES},
+        "search": {"evaluations": found.evaluations, "estimated_suppressed_share": round(found.suppressed_share, 5),
+                   "max_suppression": anonymize.MAX_SUPPRESSION},
+        "recoded_accounts_rows": stats["recoded_rows"],
         "suppressed_rows": stats["suppressed_rows"],
-        "source_rows": sum(level["rows"] for level in stats["levels"]) + stats["suppressed_rows"],
+        "suppressed_for_union": stats["suppressed_for_union"],
+        "withheld_sensitive_rows": stats["withheld"],
+        "source_rows": stats["source_rows"],
         "released_rows": row_count,
         "pseudonyms": "HMAC-SHA256, keyed per project; base key version "
         f"{release.pseudonym_key_version}",
@@ -316,7 +296,12 @@ def _build_rows(cursor, release: Release, stages: _Stages) -> dict:
         ],
         "checksum": "sha256 of the PostgreSQL COPY text serialization of the codebook columns, ordered by row_id",
     }  # fmt: skip
-    return {"rows_table": table, "row_count": row_count, "sha256": digest, "anonymization": anonymization}
+    codebook = anonymize.codebook_with_precision(release.codebook, found.levels)
+    return {
+        "rows_table": table, "row_count": row_count, "sha256": digest, "anonymization": anonymization,
+        "privacy_report": report, "codebook": codebook,
+        "control_totals": _control_totals(cursor, table, precision["decided_on"]),
+    }  # fmt: skip
 
 
 def _checksum(cursor, table: str, columns: list[str]) -> str:

@@ -33,6 +33,9 @@ class Release(models.Model):
     rows_table = models.CharField(max_length=63, blank=True, help_text="table holding the rows (row-level datasets)")
     k_anonymity = models.PositiveSmallIntegerField(default=10)
     anonymization = models.JSONField(default=dict, blank=True)
+    privacy_report = models.JSONField(
+        default=dict, blank=True, help_text="what the build measured of the release's anonymity (docs/privacy.md)"
+    )
     control_totals = models.JSONField(default=list, blank=True)
     codebook = models.JSONField(default=list, blank=True)
     codebook_version = models.CharField(max_length=16, blank=True)
@@ -126,3 +129,25 @@ class ProjectKey(models.Model):
     def __str__(self) -> str:
         state = "destroyed" if self.destroyed_at else "active"
         return f"project {self.project_id} key v{self.key_version}.{self.generation} ({state})"
+
+
+class AccountPrecision(models.Model):
+    """Private: the precision a release gave each account's account-level values (never served).
+
+    Keyed by a 64-bit hash of the raw account id (the raw tier's ``hashtextextended``), so that a
+    later release of the dataset never shows an account's country, language or account type more
+    precisely than an earlier one, and its classes are counted with the finest value earlier
+    releases showed (docs/privacy.md, "Composition").
+    """
+
+    release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="+")
+    account_hash = models.BigIntegerField()
+    country_level = models.PositiveSmallIntegerField()
+    language_level = models.PositiveSmallIntegerField()
+    account_type_level = models.PositiveSmallIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["account_hash"], name="accountprecision_acct_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.release_id}: {self.account_hash}"

@@ -39,6 +39,42 @@ class CitationSerializer(serializers.Serializer):
     downloads = CitationDownloadsSerializer(help_text="the citation as BibTeX and RIS")
 
 
+class PrivacySummarySerializer(serializers.Serializer):
+    """What the build measured of a release's anonymity (docs/privacy.md); the full report is in admin."""
+
+    k = serializers.IntegerField(help_text="required distinct accounts per class of quasi-identifiers")
+    k_min_accounts = serializers.IntegerField(allow_null=True, help_text="smallest class, in accounts")
+    k_min_accounts_with_earlier_releases = serializers.IntegerField(allow_null=True)
+    tdb_linkage_rows_under_k = serializers.IntegerField(
+        help_text="rows compatible with fewer than k raw decisions on the fields the DSA Transparency Database shows"
+    )
+    sensitive_certain_classes = serializers.IntegerField()
+    trajectory_unicity = serializers.FloatField(
+        help_text="share of sampled accounts singled out by country and two known (week, policy) decisions"
+    )
+    suppressed_share = serializers.FloatField()
+    precision = serializers.DictField(child=serializers.CharField(), help_text="precision of each quasi-identifier")
+    share_generalized = serializers.DictField(child=serializers.FloatField())
+
+
+def privacy_summary(release: Release) -> dict | None:
+    report = release.privacy_report or {}
+    if not report:
+        return None
+    fields = report.get("fields", {})
+    return {
+        "k": report["k"],
+        "k_min_accounts": report["k_min_accounts"],
+        "k_min_accounts_with_earlier_releases": report["k_min_accounts_with_earlier_releases"],
+        "tdb_linkage_rows_under_k": report["tdb_linkage"]["rows_matching_fewer_than_k_raw_decisions"],
+        "sensitive_certain_classes": sum(report["sensitive_certain_classes"].values()),
+        "trajectory_unicity": report["trajectory_unicity"]["share"],
+        "suppressed_share": report["suppressed_share"],
+        "precision": {name: field["precision"] for name, field in fields.items()},
+        "share_generalized": {name: field["share_generalized"] for name, field in fields.items()},
+    }
+
+
 class ReleaseDetailSerializer(ReleaseSummarySerializer):
     dataset = serializers.CharField(source="dataset.slug")
     release = serializers.CharField(source="version", help_text="the version these figures describe")
@@ -49,10 +85,15 @@ class ReleaseDetailSerializer(ReleaseSummarySerializer):
     k_anonymity = serializers.IntegerField()
     anonymization = serializers.DictField()
     control_totals = serializers.ListField(child=serializers.DictField())
+    privacy = serializers.SerializerMethodField(help_text="the privacy report's summary (docs/privacy.md)")
     notes = serializers.CharField(allow_blank=True, help_text="release notes: what changed in this release")
     doi = serializers.CharField(allow_blank=True)
     citation = serializers.SerializerMethodField(help_text="a suggested citation, as text")
     citation_metadata = serializers.SerializerMethodField()
+
+    @extend_schema_field(PrivacySummarySerializer(allow_null=True))
+    def get_privacy(self, release: Release) -> dict | None:
+        return privacy_summary(release)
 
     def get_citation(self, release: Release) -> str:
         return citation(release)

@@ -26,8 +26,7 @@ from moderation_data.releases.models import Release
 logger = logging.getLogger("moderation_data.releases")
 
 
-class ReleaseError(Exception):
-    """A release operation that the release's state does not allow (shown to staff as is)."""
+ReleaseError = build.ReleaseError  # a release operation its state or the privacy checks do not allow
 
 
 def _next_version(dataset: Dataset) -> str:
@@ -53,6 +52,8 @@ def start_release(
     if Release.objects.filter(dataset=dataset, version=version).exists() if version else False:
         raise ReleaseError(f"{dataset.slug} already has a release {version}")
     version = version or _next_version(dataset)
+    if dataset.slug == ROW_LEVEL_SLUG and period_start:
+        build.check_period(dataset.pk, period_start, period_end)  # overlapping periods are refused
     common = {
         "version": version,
         "period_start": period_start,

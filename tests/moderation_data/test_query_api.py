@@ -162,15 +162,13 @@ def test_get_filters_match_an_independent_sql_query(release, researcher):
 
 def test_post_query_and_count_agree_with_sql(release, researcher):
     query = {
-        "and": [
-            {"operation": "IN", "field_name": "detection_source", "field_values": ["partner_alert", "user_report"]}
-        ],
+        "and": [{"operation": "IN", "field_name": "policy", "field_values": ["harassment_bullying", "minor_safety"]}],
         "not": [{"operation": "EQ", "field_name": "appealed", "field_values": [True]}],
     }
     count = researcher.post(COUNT, {"query": query}).json()["count"]
-    expected = table_rows(release, "detection_source IN ('partner_alert', 'user_report') AND appealed IS NOT TRUE")
+    expected = table_rows(release, "policy IN ('harassment_bullying', 'minor_safety') AND appealed IS NOT TRUE")
     assert count == len(expected) > 0
-    rows = walk_post(researcher, {"query": query, "fields": ["detection_source"], "page_size": 500})
+    rows = walk_post(researcher, {"query": query, "fields": ["policy"], "page_size": 500})
     assert len(rows) == count
 
 

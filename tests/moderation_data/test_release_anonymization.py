@@ -90,39 +90,33 @@ def test_stored_base_pseudonyms_are_the_python_hmac_of_the_raw_id(demo_release):
 
 def test_k_anonymity_holds_on_a_release_of_skewed_data(demo_release):
     k = demo_release.k_anonymity
+    quasi = ", ".join(demo_release.anonymization["quasi_identifiers"])
     with connection.cursor() as cursor:
-        # Independent check: group the published rows by the quasi-identifiers as released.
+        # Independent check: group the published rows by every quasi-identifier as released.
         cursor.execute(
-            f"""SELECT country, content_language, account_type, decided_on,
-                       count(DISTINCT coalesce(account_id, 'decision:' || decision_id))
+            f"""SELECT {quasi}, count(DISTINCT coalesce(account_id, 'decision:' || decision_id))
                   FROM {demo_release.rows_table}
-                 GROUP BY 1, 2, 3, 4 HAVING count(DISTINCT coalesce(account_id, 'decision:' || decision_id)) < %s""",
+                 GROUP BY {quasi} HAVING count(DISTINCT coalesce(account_id, 'decision:' || decision_id)) < %s""",
             [k],
         )
         assert cursor.fetchall() == []
-        cursor.execute(f"SELECT decided_on_granularity, count(*) FROM {demo_release.rows_table} GROUP BY 1")
-        granularity = dict(cursor.fetchall())
     stats = demo_release.anonymization
-    # The skewed demo data needed every kind of work: generalization at several rungs, and some suppression.
-    generalized = {g["generalization"]: g["rows"] for g in stats["generalizations"]}
-    assert generalized["none"] > 0 and generalized["decided_on: day → week"] > 0
-    assert sum(rows for name, rows in generalized.items() if "country" in name or "language" in name) > 0
-    assert stats["suppressed_rows"] >= 0
+    # The skewed demo data needed real work: coarser precisions, and some suppression.
+    assert set(stats["precision"]) >= {"country", "content_language", "account_type", "decided_on", "policy"}
+    assert any(level != "day" for level in [stats["precision"]["decided_on"]]) or stats["suppressed_rows"] > 0
     assert stats["source_rows"] == stats["released_rows"] + stats["suppressed_rows"]
-    assert demo_release.row_count == stats["released_rows"] == sum(granularity.values())
+    assert demo_release.row_count == stats["released_rows"]
     assert stats["released_rows"] > 0.95 * stats["source_rows"]
 
 
-def test_control_totals_equal_the_raw_counts(demo_release):
+def test_control_totals_are_the_released_rows_per_date_and_policy(demo_release):
     with connection.cursor() as cursor:
         cursor.execute(
-            """SELECT to_char(coalesce(actioned_at, application_date) AT TIME ZONE 'UTC', 'YYYY-MM'),
-                      coalesce(policy, 'other'), count(*)
-                 FROM moderation_data_decision GROUP BY 1, 2 ORDER BY 1, 2"""
+            f"SELECT decided_on, policy, count(*) FROM {demo_release.rows_table} GROUP BY 1, 2 ORDER BY 1, 2"
         )
-        raw = [{"month": m, "policy": p, "decisions": n} for m, p, n in cursor.fetchall()]
-    assert demo_release.control_totals == raw
-    assert sum(t["decisions"] for t in raw) == Decision.objects.count()
+        released = [(d.isoformat(), p, n) for d, p, n in cursor.fetchall()]
+    assert [(t["period"], t["policy"], t["decisions"]) for t in demo_release.control_totals] == released
+    assert sum(t["decisions"] for t in demo_release.control_totals) == demo_release.row_count
 
 
 def test_the_checksum_is_the_sha256_of_the_canonical_serialization(demo_release):
@@ -147,7 +141,7 @@ def test_row_ids_are_dense_and_follow_the_decision_day(demo_release):
             f"SELECT count(*) FROM (SELECT decided_on < lag(decided_on) OVER (ORDER BY row_id) AS back"
             f" FROM {demo_release.rows_table}) s WHERE back"
         )
-        # Generalized rows carry the week's or month's first day, so order holds per granularity only.
+        # Rows are ordered by their released decided_on (one precision per release).
         assert cursor.fetchone()[0] >= 0
         cursor.execute("SELECT indexname FROM pg_indexes WHERE tablename = %s", [demo_release.rows_table])
         indexes = {name for (name,) in cursor.fetchall()}

@@ -44,9 +44,10 @@ class Command(BaseCommand):
             f"{release.dataset.slug} {release.version}: {release.status}, {release.row_count} rows, "
             f"sha256 {release.sha256}, built in {release.build_seconds:.1f}s"
         )
-        if "suppressed_rows" in anonymization:
+        if "precision" in anonymization:
+            report = release.privacy_report
             self.stdout.write(
-                f"k={anonymization['k']}; generalized: "
-                + ", ".join(f"{g['generalization']}={g['rows']}" for g in anonymization["generalizations"])
-                + f"; suppressed {anonymization['suppressed_rows']}"
+                f"k={anonymization['k']} (smallest class {report.get('k_min_accounts')} accounts); precision: "
+                + ", ".join(f"{name}={level}" for name, level in anonymization["precision"].items())
+                + f"; suppressed {anonymization['suppressed_rows']} ({100 * report.get('suppressed_share', 0):.2f}%)"
             )

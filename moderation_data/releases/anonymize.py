@@ -1,0 +1,791 @@
+"""k-anonymity over every quasi-identifier of a release: one precision per field, chosen for utility.
+
+The privacy unit is the account (docs/privacy.md). Every field an adversary can know about a
+decision is a quasi-identifier (QI): whatever the EU DSA Transparency Database (TDB) publishes per
+statement of reasons, plus ``country``, ``territorial_scope``, ``content_language``,
+``account_type``, ``policy``, ``detection_source`` and ``subject_type``. An equivalence class (rows
+with equal released QI values) must hold at least k distinct accounts.
+
+How, in three steps:
+
+1. **Hierarchies.** Each QI has a ladder of precisions (``HIERARCHIES``): dates day → week → month
+   → quarter → year (a bucket is named by its first day, clamped to the release's period start),
+   country → region → OTHER (``territorial_scope`` follows the country's precision, so it never
+   says more than the country), list fields → groups → withheld, enums → withheld.
+2. **Global lattice search** (in memory, numpy): one precision per field for the whole release,
+   top-down: start with every field at its coarsest precision and refine, one step at a time, the
+   field whose next precision is worth most (a weight per field: ``policy`` first, then dates,
+   country, detection source, …), as long as no more than ``MAX_SUPPRESSION`` of the rows fall in
+   classes under k.
+3. **Exact application in SQL**: the chosen precisions are applied to every row, rows still in a
+   small class get their country (and scope) generalized to the region (local recoding), classes
+   are counted again, what remains under k is suppressed, and sensitive attributes that are
+   certain within a class are withheld (NULL).
+
+Composition across releases of a dataset: account-level values (country, content_language,
+account_type) of an account are never finer than in an earlier release (the precision each
+release gave each account is kept in :class:`AccountPrecision`, keyed by a hash of the raw id),
+and classes are also counted with an account's finest value known from earlier releases, so
+joining releases does not shrink a class under k.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import io
+import logging
+from collections.abc import Callable
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from moderation_data.catalog import enums, generalization
+
+logger = logging.getLogger("moderation_data.releases")
+
+MIN_K = 10  # whatever a dataset says, a class holds at least this many accounts
+MAX_SUPPRESSION = 0.02  # the share of rows the search may leave in classes under k
+NULL = "\x1f"  # NULL inside work tables (joins and maps can hash it)
+SEP = "|"  # list elements inside work tables (sorted)
+EEA_SCOPE, PARTIAL_EEA_SCOPE = generalization.EEA_SCOPE, generalization.PARTIAL_EEA_SCOPE
+CONTENT_TYPE_GROUPS, VISIBILITY_GROUPS = generalization.CONTENT_TYPE_GROUPS, generalization.VISIBILITY_GROUPS
+WITHHELD = None
+# Sensitive attributes: never certain (every account of a class sharing a non-default value).
+SENSITIVE = ["reported_to_law_enforcement", "off_platform_behavior_considered", "appealed", "appeal_outcome",
+             "reinstated"]  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True)
+class Hierarchy:
+    """One quasi-identifier: its precisions (finest first) and how a raw value reads at each."""
+
+    name: str
+    source_sql: str  # the raw value as text in rb_src (lists: sorted elements joined by SEP)
+    levels: tuple[str, ...]
+    weight: float  # information loss of its coarsest precision (utility of the field)
+    generalize: Callable[[str | None, int, Context], str | None]
+    tdb: bool = True  # published per decision by the DSA Transparency Database
+    account_level: bool = False  # a property of the account rather than of the decision
+
+
+@dataclasses.dataclass(frozen=True)
+class Context:
+    period_start: dt.date
+    period_end: dt.date
+
+
+def _date_bucket(value: str | None, level: int, ctx: Context) -> str | None:
+    if value is None:
+        return None
+    day = dt.date.fromisoformat(value)
+    unit = DATE_LEVELS[level]
+    if unit == "week":
+        day = day - dt.timedelta(days=day.weekday())
+    elif unit == "month":
+        day = day.replace(day=1)
+    elif unit == "quarter":
+        day = day.replace(month=(day.month - 1) // 3 * 3 + 1, day=1)
+    elif unit == "year":
+        day = day.replace(month=1, day=1)
+    return max(day, ctx.period_start).isoformat()  # never outside the release's period
+
+
+DATE_LEVELS = ("day", "week", "month", "quarter", "year")
+MONTH_LEVELS = ("month", "quarter", "year", "withheld")
+
+
+def _month_bucket(value: str | None, level: int, ctx: Context) -> str | None:
+    if value is None or MONTH_LEVELS[level] == "withheld":
+        return None
+    year, month = int(value[:4]), int(value[5:7])
+    if MONTH_LEVELS[level] == "quarter":
+        month = (month - 1) // 3 * 3 + 1
+    elif MONTH_LEVELS[level] == "year":
+        month = 1
+    return f"{year:04d}-{month:02d}"
+
+
+def _country(value: str | None, level: int, ctx: Context) -> str | None:
+    if value is None or level == 0:
+        return value
+    if level == 1:
+        return enums.COUNTRY_TO_REGION.get(value, enums.NON_EEA_REGION)
+    return enums.OTHER_COUNTRY
+
+
+def scope_at(value: str | None, level: int) -> str | None:
+    """territorial_scope at a country precision: 0 the countries, 1 their regions (or EEA), 2 EEA or part."""
+    if value is None or level == 0:
+        return value
+    codes = set(value.split(SEP)) if value else set()
+    if codes >= set(enums.EUROPEAN_COUNTRY_CODES):
+        return EEA_SCOPE
+    if level == 1:
+        return SEP.join(sorted({enums.COUNTRY_TO_REGION.get(c, PARTIAL_EEA_SCOPE) for c in codes}))
+    return PARTIAL_EEA_SCOPE
+
+
+def _scope(value: str | None, level: int, ctx: Context) -> str | None:
+    return scope_at(value, level)
+
+
+def _language(value: str | None, level: int, ctx: Context) -> str | None:
+    return value if value is None or level == 0 else enums.OTHER_LANGUAGE
+
+
+def _raw_or_withheld(value: str | None, level: int, ctx: Context) -> str | None:
+    return value if level == 0 else WITHHELD
+
+
+def _grouped(groups: dict[str, str], fallback: str) -> Callable:
+    def generalize(value: str | None, level: int, ctx: Context) -> str | None:
+        if value is None or level == 0:
+            return value
+        if level == 2:
+            return WITHHELD
+        return SEP.join(sorted({groups.get(v, fallback) for v in value.split(SEP) if v})) or None
+
+    return generalize
+
+
+def _list_sql(column: str) -> str:
+    # Elements in their recorded order (a reordered list is a class of its own: finer, never coarser).
+    return f"nullif(array_to_string(d.{column}::text[], '{SEP}'), '')"
+
+
+DAY_SQL = "(coalesce(d.actioned_at, d.application_date) AT TIME ZONE 'UTC')::date"
+HIERARCHIES: list[Hierarchy] = [
+    Hierarchy("decided_on", f"{DAY_SQL}::text", DATE_LEVELS, 10, _date_bucket),
+    Hierarchy("content_created_month",
+              "to_char(coalesce(d.content_created_at, d.content_date) AT TIME ZONE 'UTC', 'YYYY-MM')",
+              MONTH_LEVELS, 1, _month_bucket),
+    Hierarchy("country", "d.uploader_country", ("country", "region", "any"), 7, _country, tdb=False,
+              account_level=True),
+    Hierarchy("territorial_scope", _list_sql("territorial_scope"), ("countries", "regions", "EEA or part"), 0,
+              _scope),  # tied to country: never searched on its own
+    Hierarchy("content_language", "d.content_language", ("language", "other"), 3, _language, account_level=True),
+    Hierarchy("account_type", "d.account_type", ("type", "withheld"), 2, _raw_or_withheld, account_level=True),
+    Hierarchy("policy", "coalesce(d.policy, 'other')", ("policy", "withheld"), 30, _raw_or_withheld, tdb=False),
+    Hierarchy("detection_source", "d.detection_source", ("source", "withheld"), 6, _raw_or_withheld, tdb=False),
+    Hierarchy("subject_type", "d.subject_type", ("type", "withheld"), 4, _raw_or_withheld, tdb=False),
+    Hierarchy("category", "d.category", ("category", "withheld"), 5, _raw_or_withheld),
+    Hierarchy("category_specification", _list_sql("category_specification"), ("keywords", "withheld"), 2,
+              _raw_or_withheld),
+    Hierarchy("content_type", _list_sql("content_type"), ("types", "groups", "withheld"), 3,
+              _grouped(CONTENT_TYPE_GROUPS, "CONTENT_TYPE_GROUP_OTHER")),
+    Hierarchy("decision_visibility", _list_sql("decision_visibility"), ("restrictions", "groups", "withheld"), 3,
+              _grouped(VISIBILITY_GROUPS, "DECISION_VISIBILITY_GROUP_RESTRICTED")),
+    Hierarchy("decision_monetary", "d.decision_monetary", ("value", "withheld"), 1, _raw_or_withheld),
+    Hierarchy("decision_provision", "d.decision_provision", ("value", "withheld"), 1, _raw_or_withheld),
+    Hierarchy("decision_account", "d.decision_account", ("value", "withheld"), 2, _raw_or_withheld),
+    Hierarchy("decision_ground", "d.decision_ground", ("ground", "withheld"), 4, _raw_or_withheld),
+    Hierarchy("source_type", "d.source_type", ("type", "withheld"), 2, _raw_or_withheld),
+    Hierarchy("automated_detection", "d.automated_detection", ("value", "withheld"), 2, _raw_or_withheld),
+    Hierarchy("automated_decision", "d.automated_decision", ("value", "withheld"), 4, _raw_or_withheld),
+]  # fmt: skip
+BY_NAME = {h.name: h for h in HIERARCHIES}
+QUASI_IDENTIFIERS = [h.name for h in HIERARCHIES]
+TDB_FIELDS = [h.name for h in HIERARCHIES if h.tdb]
+SEARCHED = [h for h in HIERARCHIES if h.name != "territorial_scope"]
+LOADED = HIERARCHIES  # territorial_scope is counted, at the country's precision
+ACCOUNT_LEVEL = [h.name for h in HIERARCHIES if h.account_level]
+
+
+def _col(name: str) -> str:
+    return f"q_{name}"
+
+
+# --------------------------------------------------------------------------------------------
+# Step 1: the source rows of the period
+
+
+def create_source(cursor, start: dt.date, end: dt.date) -> None:
+    """rb_src: every raw decision of the period, its account hash, raw QI values (text) and sensitive values."""
+    qi = ",\n".join(f"coalesce(({h.source_sql})::text, '{NULL}') AS {_col(h.name)}" for h in HIERARCHIES)
+    cursor.execute("DROP TABLE IF EXISTS rb_src")
+    cursor.execute(
+        f"""CREATE TEMP TABLE rb_src ON COMMIT DROP AS
+            SELECT d.id AS raw_pk,
+                   -- 64-bit hashes count distinct accounts faster than text; a collision could only
+                   -- make a class look smaller, never larger, so k-anonymity is never overstated.
+                   hashtextextended(coalesce(d.account_id, 'decision:' || d.platform_decision_id), 0) AS acct,
+                   {DAY_SQL} AS day,
+                   {qi},
+                   d.reported_to_law_enforcement AS s_rle,
+                   d.off_platform_behavior_considered AS s_off,
+                   (a.id IS NOT NULL) AS s_appealed,
+                   a.outcome::text AS s_outcome,
+                   (a.reinstated_at IS NOT NULL) AS s_reinstated
+              FROM moderation_data_decision d
+              LEFT JOIN moderation_data_appeal a ON a.decision_id = d.id
+             WHERE {DAY_SQL} BETWEEN %s AND %s""",  # noqa: S608 - column expressions are constants
+        [start, end],
+    )
+    cursor.execute("ANALYZE rb_src")
+
+
+# --------------------------------------------------------------------------------------------
+# Step 2: the lattice search
+
+
+@dataclasses.dataclass
+class Search:
+    levels: dict[str, int]
+    suppressed_share: float
+    evaluations: int
+    rows: int
+
+
+def _raw(value: str) -> str | None:
+    return None if value == NULL else value
+
+
+def _np(array) -> np.ndarray:
+    """A non-null int32 arrow array as numpy, without pyarrow's pandas shim (slow to import)."""
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks() if array.num_chunks else pa.array([], type=array.type)
+    if len(array) == 0:
+        return np.zeros(0, np.int32)
+    return np.frombuffer(array.buffers()[1], dtype=np.int32, count=len(array), offset=array.offset * 4)
+
+
+def _load(cursor, prior_sql: str) -> tuple[np.ndarray, dict[str, tuple[list, np.ndarray]], dict[str, np.ndarray]]:
+    """Every source row's account index and raw codes per field (pyarrow dictionary encoding)."""
+    columns = ", ".join(_col(h.name) for h in LOADED)
+    prior = ", ".join(f"coalesce(p.{name}, 0)" for name in ACCOUNT_LEVEL)
+    buffer = io.BytesIO()
+    raw = cursor.cursor if hasattr(cursor, "cursor") else cursor
+    sql = (
+        f"COPY (SELECT s.acct, {prior}, {columns} FROM rb_src s "  # noqa: S608
+        f"LEFT JOIN ({prior_sql}) p ON p.acct = s.acct) TO STDOUT WITH (FORMAT csv)"
+    )
+    with raw.copy(sql) as copy:
+        for chunk in copy:
+            buffer.write(chunk)
+    names = ["acct", *[f"prior_{n}" for n in ACCOUNT_LEVEL], *[h.name for h in LOADED]]
+    types = {"acct": pa.int64()} | {n: pa.int32() for n in names[1 : 1 + len(ACCOUNT_LEVEL)]}
+    types |= {h.name: pa.string() for h in LOADED}
+    if not buffer.tell():  # no decision in the period
+        empty = {h.name: ([], np.zeros(0, np.int32)) for h in LOADED}
+        return np.zeros(0, np.int64), empty, {n: np.zeros(0, np.int32) for n in ACCOUNT_LEVEL}
+    buffer.seek(0)
+    table = pacsv.read_csv(
+        buffer,
+        read_options=pacsv.ReadOptions(column_names=names),
+        convert_options=pacsv.ConvertOptions(
+            column_types=types, strings_can_be_null=False, quoted_strings_can_be_null=False
+        ),
+    )
+    hashes = table.column("acct").combine_chunks() if table.num_rows else pa.array([], type=pa.int64())
+    hashes = np.frombuffer(hashes.buffers()[1], dtype=np.int64, count=len(hashes), offset=hashes.offset * 8)
+    acct = np.unique(hashes, return_inverse=True)[1].astype(np.int64).ravel()  # dense account index
+    codes = {}
+    for h in LOADED:
+        encoded = table.column(h.name).combine_chunks().dictionary_encode() if table.num_rows else None
+        if encoded is None:
+            codes[h.name] = ([], np.zeros(0, np.int32))
+            continue
+        codes[h.name] = ([_raw(v) for v in encoded.dictionary.to_pylist()], _np(encoded.indices))
+    prior = {n: _np(table.column(f"prior_{n}")) for n in ACCOUNT_LEVEL}
+    return acct, codes, prior
+
+
+def _mix(values: np.ndarray, salt: int) -> np.ndarray:
+    """splitmix64 of (value, field): per-field hashes that are summed into a class key."""
+    with np.errstate(over="ignore"):
+        z = values.astype(np.uint64) + np.uint64(salt) * np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+
+
+class _Evaluator:
+    """Rows in classes under k for a choice of precisions, on hashed class keys (in memory).
+
+    A class key is the sum of one hash per field, so trying another precision of one field costs one
+    field's hash, not all of them. Hash-keyed counts are a search estimate; the exact ones are SQL's.
+    """
+
+    def __init__(self, acct, codes, prior, ctx: Context, k: int):
+        self.acct, self.k, self.n = acct, k, len(acct)
+        self.accounts = int(acct.max()) + 1 if self.n else 1
+        self.prior = prior
+        self.raw = {h.name: codes[h.name][1] for h in LOADED}
+        # generalized code of each raw code at each level (small tables, applied on demand)
+        self.maps: dict[str, list[np.ndarray]] = {}
+        for h in LOADED:
+            domain = codes[h.name][0]
+            tables = []
+            for level in range(len(h.levels)):
+                outs: dict[str | None, int] = {}
+                tables.append(np.array([outs.setdefault(h.generalize(v, level, ctx), len(outs)) for v in domain]
+                                       or [0], dtype=np.int64))  # fmt: skip
+            self.maps[h.name] = tables
+        self.evaluations = 0
+        self.salts = {h.name: i + 1 for i, h in enumerate(LOADED)}
+        self.parts: dict[str, tuple[int, np.ndarray]] = {}
+        self.key = np.zeros(self.n, dtype=np.uint64)
+
+    def field_hash(self, name: str, level: int) -> np.ndarray:
+        tables, raw = self.maps[name], self.raw[name]
+        prior = self.prior.get("country" if name == "territorial_scope" else name)
+        if prior is not None and self.n and int(prior.max(initial=0)) > level:
+            per_row = np.minimum(np.maximum(prior, level), len(tables) - 1)
+            codes = np.zeros(self.n, dtype=np.int64)
+            for lv in np.unique(per_row):
+                rows = per_row == lv
+                codes[rows] = tables[int(lv)][raw[rows]] + 1_000_000 * int(lv)
+        else:
+            codes = tables[level][raw] + 1_000_000 * level
+        return _mix(codes, self.salts[name])
+
+    def set_levels(self, levels: dict[str, int]) -> None:
+        with np.errstate(over="ignore"):
+            for h in LOADED:
+                level = levels["country"] if h.name == "territorial_scope" else levels[h.name]
+                if self.parts.get(h.name, (None,))[0] == level:
+                    continue
+                if h.name in self.parts:
+                    self.key -= self.parts[h.name][1]
+                part = self.field_hash(h.name, level)
+                self.key += part
+                self.parts[h.name] = (level, part)
+
+    def suppressed(self, levels: dict[str, int]) -> int:
+        """Rows in classes of fewer than k distinct accounts at ``levels`` (which become current)."""
+        self.evaluations += 1
+        if not self.n:
+            return 0
+        self.set_levels(levels)
+        _, cls = np.unique(self.key, return_inverse=True)
+        cls = cls.astype(np.int64).ravel()
+        pairs = np.unique(cls * self.accounts + self.acct)
+        per_class = np.bincount(pairs // self.accounts, minlength=int(cls.max()) + 1)
+        return int((per_class[cls] < self.k).sum())
+
+
+def search(cursor, ctx: Context, k: int, prior_sql: str, max_suppression: float = MAX_SUPPRESSION) -> Search:
+    """Top-down greedy over the lattice: refine, while the suppression budget allows, the most useful field.
+
+    Candidates are tried in order of value (weight per precision step); the first that fits is taken.
+    One that does not fit never will (refining other fields only splits classes further), so it is
+    dropped for good: the search costs about one evaluation per step and per field.
+    """
+    acct, codes, prior = _load(cursor, prior_sql)
+    ev = _Evaluator(acct, codes, prior, ctx, k)
+    budget = int(max_suppression * ev.n)
+    levels = {h.name: len(h.levels) - 1 for h in SEARCHED}
+    current = ev.suppressed(levels)
+    dead: set[str] = set()
+    while True:
+        candidates = sorted(
+            (h for h in SEARCHED if levels[h.name] > 0 and h.weight > 0 and h.name not in dead),
+            key=lambda h: -h.weight / (len(h.levels) - 1),
+        )
+        taken = False
+        for h in candidates:
+            trial = {**levels, h.name: levels[h.name] - 1}
+            rows = ev.suppressed(trial)
+            if rows <= max(budget, current):
+                levels, current, taken = trial, rows, True
+                break
+            dead.add(h.name)
+        if not taken:
+            break
+    levels["territorial_scope"] = levels["country"]
+    return Search(levels=levels, suppressed_share=current / ev.n if ev.n else 0.0, evaluations=ev.evaluations,
+                  rows=ev.n)  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------
+# Step 3: exact application in SQL
+
+
+def _maps(cursor, ctx: Context, levels: dict[str, int], local_levels: dict[str, list[int]]) -> None:
+    """rb_map(field, level, raw, out): each raw value of the period at the levels in use."""
+    cursor.execute("DROP TABLE IF EXISTS rb_map")
+    cursor.execute("CREATE TEMP TABLE rb_map (field text, level int, raw text, out text) ON COMMIT DROP")
+    rows = []
+    for h in HIERARCHIES:
+        cursor.execute(f"SELECT DISTINCT {_col(h.name)} FROM rb_src")  # noqa: S608
+        domain = [r[0] for r in cursor.fetchall()]
+        for level in sorted({levels[h.name], *local_levels.get(h.name, [])}):
+            for value in domain:
+                out = h.generalize(_raw(value), level, ctx)
+                rows.append((h.name, level, value, NULL if out is None else out))
+    raw = cursor.cursor if hasattr(cursor, "cursor") else cursor
+    with raw.copy("COPY rb_map (field, level, raw, out) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+    cursor.execute("CREATE INDEX ON rb_map (field, level, raw)")
+    cursor.execute("ANALYZE rb_map")
+    # One small table per field: the row joins hash them (a nested loop per field would cost millions of probes).
+    for i, h in enumerate(HIERARCHIES):
+        cursor.execute(f"DROP TABLE IF EXISTS rb_m{i}")
+        cursor.execute(
+            f"CREATE TEMP TABLE rb_m{i} ON COMMIT DROP AS SELECT level, raw, out FROM rb_map WHERE field = %s",  # noqa: S608
+            [h.name],
+        )
+        cursor.execute(f"ANALYZE rb_m{i}")
+
+
+def apply(cursor, ctx: Context, k: int, levels: dict[str, int], prior_sql: str) -> dict:
+    """rb_assign(raw_pk, acct, q_<field>…, withheld flags, country_level, language_level, account_type_level)."""
+    account_level_levels = {name: list(range(levels[name], len(BY_NAME[name].levels))) for name in ACCOUNT_LEVEL}
+    account_level_levels["country"] = list(range(len(BY_NAME["country"].levels)))
+    account_level_levels["content_language"] = list(range(len(BY_NAME["content_language"].levels)))
+    account_level_levels["account_type"] = list(range(len(BY_NAME["account_type"].levels)))
+    account_level_levels["territorial_scope"] = account_level_levels["country"]
+    _maps(cursor, ctx, levels, account_level_levels)
+    cursor.execute("DROP TABLE IF EXISTS rb_prior")
+    cursor.execute(f"CREATE TEMP TABLE rb_prior ON COMMIT DROP AS {prior_sql}")
+    cursor.execute("CREATE UNIQUE INDEX ON rb_prior (acct)")
+    cursor.execute("ANALYZE rb_prior")
+
+    # Row levels of account-level fields: the release's precision, never finer than an earlier release.
+    level_of = {name: f"greatest({int(levels[name])}, coalesce(p.{name}, 0))" for name in ACCOUNT_LEVEL}
+    cursor.execute("DROP TABLE IF EXISTS rb_lv")
+    cursor.execute(
+        f"""CREATE TEMP TABLE rb_lv ON COMMIT DROP AS
+            SELECT s.*, {", ".join(f"{expr} AS lv_{name}" for name, expr in level_of.items())},
+                   p.min_country, p.min_content_language, p.min_account_type, (p.acct IS NOT NULL) AS seen
+              FROM rb_src s LEFT JOIN rb_prior p ON p.acct = s.acct"""  # noqa: S608
+    )
+    _generalized(cursor, levels, recode=False)
+    # Local recoding: an account with a row in a class under k and an exact country gets its region
+    # (and its scopes), on all its rows: one precision per account, so its rows cannot refine each other.
+    small = _small_classes_sql(k)
+    cursor.execute(
+        f"""UPDATE rb_lv SET lv_country = 1 WHERE lv_country = 0 AND acct IN (
+                SELECT acct FROM rb_gen WHERE lv_country = 0
+                   AND ({", ".join(_col(h.name) for h in HIERARCHIES)}) IN ({small}))"""  # noqa: S608
+    )
+    recoded = cursor.rowcount
+    if recoded:
+        _generalized(cursor, levels, recode=True)
+    # Suppress what is still under k, on this release alone and joined with earlier releases
+    # (an account's finest account-level values known from them), until both hold.
+    cursor.execute("DROP TABLE IF EXISTS rb_assign")
+    cursor.execute("CREATE TEMP TABLE rb_assign ON COMMIT DROP AS SELECT * FROM rb_gen")
+    union_suppressed = 0
+    for _ in range(10):
+        cursor.execute(
+            f"""DELETE FROM rb_assign WHERE ({", ".join(_col(h.name) for h in HIERARCHIES)})
+                  IN ({_small_classes_sql(k, "rb_assign")})"""  # noqa: S608
+        )
+        removed = _suppress_union_small(cursor, k)
+        union_suppressed += removed
+        if not removed:
+            break
+    cursor.execute("SELECT count(*) FROM rb_src")
+    source_rows = cursor.fetchone()[0]
+    cursor.execute("SELECT count(*) FROM rb_assign")
+    kept = cursor.fetchone()[0]
+    withheld = _withhold_certain_sensitive(cursor)
+    cursor.execute("ANALYZE rb_assign")
+    return {
+        "source_rows": source_rows,
+        "recoded_rows": recoded,
+        "suppressed_rows": source_rows - kept,
+        "suppressed_for_union": union_suppressed,
+        "withheld": withheld,
+    }
+
+
+def _out(name: str, level_sql: str, alias: str) -> tuple[str, str]:
+    index = QUASI_IDENTIFIERS.index(name)
+    join = f"JOIN rb_m{index} {alias} ON {alias}.level = {level_sql} AND {alias}.raw = l.{_col(name)}"
+    return f"{alias}.out AS {_col(name)}", join
+
+
+def _generalized(cursor, levels: dict[str, int], *, recode: bool) -> None:
+    selects, joins = [], []
+    for i, h in enumerate(HIERARCHIES):
+        if h.name in ACCOUNT_LEVEL:
+            level_sql = f"l.lv_{h.name}"
+        elif h.name == "territorial_scope":
+            level_sql = "l.lv_country"
+        else:
+            level_sql = str(int(levels[h.name]))
+        select, join = _out(h.name, level_sql, f"m{i}")
+        selects.append(select)
+        joins.append(join)
+    cursor.execute("DROP TABLE IF EXISTS rb_gen")
+    cursor.execute(
+        f"""CREATE TEMP TABLE rb_gen ON COMMIT DROP AS
+            SELECT l.raw_pk, l.acct, l.day, l.seen, l.lv_country, l.lv_content_language, l.lv_account_type,
+                   l.min_country, l.min_content_language, l.min_account_type,
+                   l.s_rle, l.s_off, l.s_appealed, l.s_outcome, l.s_reinstated,
+                   {", ".join(selects)}
+              FROM rb_lv l {" ".join(joins)}"""  # noqa: S608
+    )
+    cursor.execute("ANALYZE rb_gen")
+
+
+def _small_classes_sql(k: int, table: str = "rb_gen") -> str:
+    columns = ", ".join(_col(h.name) for h in HIERARCHIES)
+    return (
+        f"SELECT {columns} FROM (SELECT DISTINCT {columns}, acct FROM {table}) a"  # noqa: S608
+        f" GROUP BY {columns} HAVING count(*) < {int(k)}"
+    )
+
+
+def _build_union(cursor) -> bool:
+    """rb_union: kept rows with each seen account's finest earlier account-level values; False if none is seen."""
+    cursor.execute("SELECT count(*) FROM rb_assign WHERE seen")
+    if not cursor.fetchone()[0]:
+        return False
+    effective = []
+    joins = []
+    for i, name in enumerate(["country", "content_language", "account_type"]):
+        effective.append(f"CASE WHEN a.seen AND a.min_{name} < a.lv_{name} THEN e{i}.out ELSE a.{_col(name)} END")
+        joins.append(
+            f"LEFT JOIN rb_map e{i} ON e{i}.field = '{name}' AND e{i}.level = a.min_{name}"
+            f" AND e{i}.raw = s.{_col(name)}"
+        )
+    cursor.execute("DROP TABLE IF EXISTS rb_union")
+    cursor.execute(
+        f"""CREATE TEMP TABLE rb_union ON COMMIT DROP AS
+            SELECT a.raw_pk, a.acct, {", ".join(f"{e} AS u{i}" for i, e in enumerate(effective))},
+                   {", ".join(f"a.{c}" for c in _UNION_OTHERS)}
+              FROM rb_assign a JOIN rb_src s USING (raw_pk) {" ".join(joins)}"""  # noqa: S608
+    )
+    return True
+
+
+_UNION_OTHERS = [_col(h.name) for h in HIERARCHIES if h.name not in ("country", "content_language", "account_type")]
+_UNION_COLUMNS = ", ".join(["u0", "u1", "u2", *_UNION_OTHERS])
+
+
+def _suppress_union_small(cursor, k: int) -> int:
+    """Drop rows of classes under k once each seen account's finest earlier account-level value replaces its own."""
+    if not _build_union(cursor):
+        return 0
+    columns = _UNION_COLUMNS
+    cursor.execute(
+        f"""DELETE FROM rb_assign WHERE raw_pk IN (
+              SELECT raw_pk FROM rb_union WHERE ({columns}) IN (
+                  SELECT {columns} FROM (SELECT DISTINCT {columns}, acct FROM rb_union) x
+                   GROUP BY {columns} HAVING count(*) < {int(k)}))"""  # noqa: S608
+    )
+    return cursor.rowcount
+
+
+def _withhold_certain_sensitive(cursor) -> dict:
+    """NULL a sensitive attribute in every class whose accounts all share one non-default value."""
+    columns = ", ".join(_col(h.name) for h in HIERARCHIES)
+    checks = {
+        "reported_to_law_enforcement": "bool_and(coalesce(s_rle, false))",
+        "off_platform_behavior_considered": "bool_and(coalesce(s_off, false))",
+        "appealed": "bool_and(s_appealed)",
+        "appeal_outcome": "count(DISTINCT coalesce(s_outcome, '')) = 1 AND bool_and(s_outcome IS NOT NULL)",
+        "reinstated": "bool_and(s_reinstated)",
+    }
+    cursor.execute(
+        "ALTER TABLE rb_assign ADD COLUMN w_rle boolean DEFAULT false, ADD COLUMN w_off boolean DEFAULT false,"
+        " ADD COLUMN w_appealed boolean DEFAULT false, ADD COLUMN w_outcome boolean DEFAULT false,"
+        " ADD COLUMN w_reinstated boolean DEFAULT false"
+    )
+    flags = dict(zip(SENSITIVE, ["w_rle", "w_off", "w_appealed", "w_outcome", "w_reinstated"], strict=True))
+    cursor.execute("DROP TABLE IF EXISTS rb_certain")
+    cursor.execute(
+        f"""CREATE TEMP TABLE rb_certain ON COMMIT DROP AS
+            SELECT {columns}, {", ".join(f"{expr} AS {flags[name]}" for name, expr in checks.items())}
+              FROM rb_assign GROUP BY {columns}"""  # noqa: S608
+    )
+    withheld = {}
+    for name, flag in flags.items():
+        cursor.execute(
+            f"""UPDATE rb_assign a SET {flag} = true FROM rb_certain c
+                 WHERE c.{flag} AND ({", ".join(f"a.{_col(h.name)}" for h in HIERARCHIES)})
+                       = ({", ".join(f"c.{_col(h.name)}" for h in HIERARCHIES)})"""  # noqa: S608
+        )
+        withheld[name] = cursor.rowcount
+    return withheld
+
+
+def prior_sql(release_ids: list[int]) -> str:
+    """Per account: the coarsest (max) and finest (min) precision earlier releases gave it."""
+    ids = ", ".join(str(int(i)) for i in release_ids) or "NULL"
+    return (
+        "SELECT account_hash AS acct, max(country_level) AS country, max(language_level) AS content_language,"  # noqa: S608
+        " max(account_type_level) AS account_type, min(country_level) AS min_country,"
+        " min(language_level) AS min_content_language, min(account_type_level) AS min_account_type"
+        f" FROM moderation_data_accountprecision WHERE release_id IN ({ids}) GROUP BY account_hash"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# The privacy report (stored on the release; docs/privacy.md explains each figure)
+
+TRAJECTORY_SAMPLE = 300  # accounts whose trajectory the report tries to single out
+
+
+def _share(part: int, whole: int) -> float:
+    return round(part / whole, 6) if whole else 0.0
+
+
+def privacy_report(cursor, table: str, *, k: int, ctx: Context, levels: dict[str, int], stats: dict) -> dict:
+    """Measure the built release: k, TDB linkage, certain sensitive attributes, trajectory unicity, precision."""
+    qi = ", ".join(h.name for h in HIERARCHIES)
+    unit = "coalesce(account_id, 'decision:' || decision_id)"
+    cursor.execute(
+        f"""SELECT min(n), count(*), count(*) FILTER (WHERE n < %s),
+                   coalesce(sum(rows) FILTER (WHERE n < %s), 0)::bigint,
+                   count(*) FILTER (WHERE rle), count(*) FILTER (WHERE off), count(*) FILTER (WHERE appealed),
+                   count(*) FILTER (WHERE outcome), count(*) FILTER (WHERE reinstated)
+              FROM (SELECT count(DISTINCT {unit}) AS n, count(*) AS rows,
+                           bool_and(reported_to_law_enforcement IS TRUE) AS rle,
+                           bool_and(off_platform_behavior_considered IS TRUE) AS off,
+                           bool_and(appealed IS TRUE) AS appealed,
+                           count(DISTINCT appeal_outcome) = 1 AND bool_and(appeal_outcome IS NOT NULL) AS outcome,
+                           bool_and(reinstated IS TRUE) AS reinstated
+                      FROM {table} GROUP BY {qi}) c""",  # noqa: S608
+        [k, k],
+    )
+    k_min, classes, small_classes, small_rows, *certain = cursor.fetchone()
+    certain_by = dict(zip(SENSITIVE, certain, strict=True))
+    k_union = k_min
+    if _build_union(cursor):
+        cursor.execute(
+            f"SELECT min(n) FROM (SELECT count(DISTINCT acct) n FROM rb_union GROUP BY {_UNION_COLUMNS}) x"  # noqa: S608
+        )
+        k_union = min(x for x in (k_min, cursor.fetchone()[0]) if x is not None) if k_min is not None else None
+    tdb = ", ".join(_col(n) for n in TDB_FIELDS)
+    cursor.execute(
+        f"""SELECT count(*) FILTER (WHERE g.n < %s), coalesce(min(g.n), 0) FROM rb_assign a
+              JOIN (SELECT {tdb}, count(*) AS n FROM rb_gen GROUP BY {tdb}) g USING ({tdb})""",  # noqa: S608
+        [k],
+    )
+    linkage_below_k, linkage_min = cursor.fetchone()
+    cursor.execute("SELECT count(*) FROM rb_assign")
+    rows = cursor.fetchone()[0]
+    unicity = _trajectory_unicity(cursor, ctx, levels)
+    fields = {}
+    for h in HIERARCHIES:
+        level = levels[h.name]
+        per_level = {h.levels[level]: rows} if rows else {}
+        lv = {"country": "lv_country", "territorial_scope": "lv_country", "content_language": "lv_content_language",
+              "account_type": "lv_account_type"}.get(h.name)  # fmt: skip
+        if lv:
+            cursor.execute(f"SELECT {lv}, count(*) FROM rb_assign GROUP BY 1 ORDER BY 1")  # noqa: S608
+            per_level = {h.levels[lv_]: n for lv_, n in cursor.fetchall()}
+        fields[h.name] = {
+            "precision": h.levels[level],
+            "share_of_rows_by_precision": {name: _share(n, rows) for name, n in per_level.items()},
+            "share_generalized": _share(sum(n for name, n in per_level.items() if name != h.levels[0]), rows),
+        }
+    source = stats["source_rows"]
+    failures = []
+    if k_min is not None and k_min < k:
+        failures.append(f"{small_classes} classes hold fewer than k={k} accounts (smallest: {k_min})")
+    if k_union is not None and k_union < k:
+        failures.append(f"joined with earlier releases, a class holds {k_union} < k={k} accounts")
+    if linkage_below_k:
+        failures.append(f"{linkage_below_k} rows match fewer than k={k} raw decisions on TDB-visible fields")
+    if any(certain):
+        failures.append(f"a sensitive attribute is certain within some classes: {certain_by}")
+    return {
+        "k": k,
+        "privacy_unit": "account",
+        "quasi_identifiers": QUASI_IDENTIFIERS,
+        "rows": rows,
+        "classes": classes,
+        "k_min_accounts": k_min,
+        "k_min_accounts_with_earlier_releases": k_union,
+        "classes_under_k": small_classes,
+        "rows_in_classes_under_k": small_rows,
+        "tdb_linkage": {
+            "fields": TDB_FIELDS,
+            "rows_matching_fewer_than_k_raw_decisions": linkage_below_k,
+            "share": _share(linkage_below_k, rows),
+            "min_compatible_raw_decisions": linkage_min,
+        },
+        "sensitive_certain_classes": certain_by,
+        "sensitive_withheld_rows": stats["withheld"],
+        "trajectory_unicity": unicity,
+        "suppressed_rows": stats["suppressed_rows"],
+        "suppressed_share": _share(stats["suppressed_rows"], source),
+        "source_rows": source,
+        "recoded_rows": stats["recoded_rows"],
+        "fields": fields,
+        "checks": {
+            "k": not (k_min is not None and k_min < k),
+            "k_with_earlier_releases": not (k_union is not None and k_union < k),
+            "tdb_linkage": not linkage_below_k,
+            "sensitive": not any(certain),
+        },
+        "failures": failures,
+    }
+
+
+def _bucket_sql(day_sql: str, level: int, ctx: Context) -> str:
+    unit = DATE_LEVELS[level]
+    start = f"DATE '{ctx.period_start.isoformat()}'"
+    if unit == "day":
+        return f"({day_sql})::text"
+    return f"greatest(date_trunc('{unit}', {day_sql})::date, {start})::text"
+
+
+def _trajectory_unicity(cursor, ctx: Context, levels: dict[str, int]) -> dict:
+    """Share of sampled accounts singled out by their country and two known (week, policy) decisions."""
+    bucket = _bucket_sql("(k.wk + g.d)", levels["decided_on"], ctx)
+    cursor.execute(
+        f"""WITH t AS (SELECT acct FROM rb_assign GROUP BY acct HAVING count(*) >= 2
+                        ORDER BY hashint8(acct) LIMIT {TRAJECTORY_SAMPLE}),
+                 known AS (SELECT t.acct AS target, row_number() OVER (PARTITION BY t.acct ORDER BY a.raw_pk) AS i,
+                                  date_trunc('week', s.day)::date AS wk, s.q_policy AS policy, s.q_country AS country
+                             FROM t JOIN rb_assign a ON a.acct = t.acct JOIN rb_src s ON s.raw_pk = a.raw_pk),
+                 probe AS (SELECT DISTINCT k.target, k.i, {bucket} AS bucket, mp.out AS policy, mc.out AS country
+                             FROM known k CROSS JOIN generate_series(0, 6) g(d)
+                             JOIN rb_map mp ON mp.field = 'policy' AND mp.level = {int(levels["policy"])}
+                                           AND mp.raw = k.policy
+                             JOIN rb_map mc ON mc.field = 'country' AND mc.raw = k.country
+                            WHERE k.i <= 2),
+                 released AS (SELECT DISTINCT acct, q_decided_on, q_policy, q_country FROM rb_assign),
+                 cand AS (SELECT p.target, r.acct FROM probe p
+                            JOIN released r ON r.q_decided_on = p.bucket AND r.q_policy = p.policy
+                                           AND r.q_country = p.country
+                           GROUP BY 1, 2 HAVING count(DISTINCT p.i) = 2)
+            SELECT count(*) FILTER (WHERE n = 1), count(*) FROM (SELECT target, count(*) n FROM cand GROUP BY 1) x"""  # noqa: S608
+    )
+    unique, sampled = cursor.fetchone()
+    return {
+        "sampled_accounts": sampled,
+        "singled_out": unique,
+        "share": _share(unique, sampled),
+        "knowledge": "the account's country and the week and policy of two of its decisions",
+    }
+
+
+def record_account_precision(cursor, release_id: int) -> None:
+    """Keep, privately, the precision this release gave each account (for the next releases)."""
+    cursor.execute(
+        """INSERT INTO moderation_data_accountprecision
+               (release_id, account_hash, country_level, language_level, account_type_level)
+           SELECT %s, acct, max(lv_country), max(lv_content_language), max(lv_account_type)
+             FROM rb_assign GROUP BY acct""",
+        [release_id],
+    )
+
+
+def codebook_with_precision(codebook: list[dict], levels: dict[str, int]) -> list[dict]:
+    """The release's codebook entries with the precision of each quasi-identifier (docs/privacy.md)."""
+    out = []
+    for entry in codebook:
+        entry = dict(entry)
+        h = BY_NAME.get(entry["name"])
+        if h is not None:
+            entry["quasi_identifier"] = True
+            entry["precision"] = h.levels[levels[h.name]]
+            entry["precisions"] = list(h.levels)
+            entry["withheld"] = h.levels[levels[h.name]] == "withheld"
+            if h.name in ("country", "territorial_scope"):
+                # Accounts in small classes get their region: per-row precision, never finer than this.
+                entry["per_row_generalization"] = levels[h.name] == 0
+        if entry["name"] in SENSITIVE:
+            entry["sensitive"] = True
+        out.append(entry)
+    return out
