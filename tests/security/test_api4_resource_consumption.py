@@ -57,8 +57,9 @@ def test_page_size_bounds_are_in_the_schema_and_enforced(research):
 
 
 def nested(depth: int) -> dict:
+    """A query whose innermost group is ``depth`` levels below the top one (which is level 0)."""
     group: dict = {"and": [COND]}
-    for _ in range(depth - 1):
+    for _ in range(depth):
         group = {"and": [group]}
     return group
 
@@ -74,7 +75,7 @@ def test_query_size_and_depth_are_bounded(research):
             response = research.post(f"{RELEASE}/{endpoint}", {"query": query})
             assert response.status_code == 400, (endpoint, response.content[:200])
             assert response.json()["error"]["code"] in ("invalid_query", "invalid_request")
-    assert research.post(f"{RELEASE}/count", {"query": nested(language.MAX_DEPTH)}).status_code == 200
+    assert research.post(f"{RELEASE}/count", {"query": nested(language.MAX_DEPTH)}).status_code == 200, "the limit itself"
     record("API4 query limits (conditions, depth, IN values)", f"{language.MAX_CONDITIONS}, {language.MAX_DEPTH}, "
            f"{language.MAX_IN_VALUES}")  # fmt: skip
 
