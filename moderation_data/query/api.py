@@ -108,7 +108,12 @@ class RecordsView(AuditedAPIView):
             OpenApiParameter("fields", OpenApiTypes.STR, description="comma-separated field names"),
             OpenApiParameter(
                 "page_size",
-                {"type": "integer", "minimum": 1, "maximum": records.MAX_PAGE_SIZE, "default": records.DEFAULT_PAGE_SIZE},
+                {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": records.MAX_PAGE_SIZE,
+                    "default": records.DEFAULT_PAGE_SIZE,
+                },
                 description=f"1–{records.MAX_PAGE_SIZE}, default {records.DEFAULT_PAGE_SIZE}",
             ),
             OpenApiParameter("cursor", OpenApiTypes.STR, description="next_cursor of the previous page"),

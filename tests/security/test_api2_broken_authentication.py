@@ -63,9 +63,7 @@ def test_an_expired_token_is_refused_everywhere(research):
 
 def test_a_revoked_token_is_refused_everywhere(research):
     basic = base64.b64encode(f"{research.client_id}:{research.secret}".encode()).decode()
-    revoked = research.http.post(
-        "/oauth/revoke_token", {"token": research.token}, HTTP_AUTHORIZATION=f"Basic {basic}"
-    )
+    revoked = research.http.post("/oauth/revoke_token", {"token": research.token}, HTTP_AUTHORIZATION=f"Basic {basic}")
     assert revoked.status_code == 200
     assert_every_route_refuses(research.http, header=f"Bearer {research.token}")
 

@@ -77,7 +77,7 @@ def test_every_json_answer_has_exactly_the_documented_properties(research):
         assert documented is not None, (method, path, response.status_code)
         content = documented.get("content", {})
         media = next((m for m in content if "json" in m), None)
-        if media is None or response.status_code >= 400 and response.status_code != 200:
+        if media is None or (response.status_code >= 400 and response.status_code != 200):
             continue
         payload = response.json()
         problems = documented_keys_mismatches(schema, content[media]["schema"], payload)

@@ -75,7 +75,9 @@ def test_query_size_and_depth_are_bounded(research):
             response = research.post(f"{RELEASE}/{endpoint}", {"query": query})
             assert response.status_code == 400, (endpoint, response.content[:200])
             assert response.json()["error"]["code"] in ("invalid_query", "invalid_request")
-    assert research.post(f"{RELEASE}/count", {"query": nested(language.MAX_DEPTH)}).status_code == 200, "the limit itself"
+    assert research.post(f"{RELEASE}/count", {"query": nested(language.MAX_DEPTH)}).status_code == 200, (
+        "the limit itself"
+    )
     record("API4 query limits (conditions, depth, IN values)", f"{language.MAX_CONDITIONS}, {language.MAX_DEPTH}, "
            f"{language.MAX_IN_VALUES}")  # fmt: skip
 
@@ -87,7 +89,10 @@ def test_an_oversized_body_answers_413_before_it_is_parsed(research, settings):
     assert len(body) > limit
     for endpoint in ("records", "count", "aggregate"):
         response = research.http.post(
-            f"{RELEASE}/{endpoint}", body, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {research.token}"
+            f"{RELEASE}/{endpoint}",
+            body,
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {research.token}",
         )
         error(response, 413, "payload_too_large")
     record("API4 request body limit", limit, "bytes")
