@@ -101,6 +101,6 @@ def test_zz_fuzzing_drove_every_operation_and_no_answer_was_a_server_error():
     print(f"\nSchemathesis: {cases} cases over {len(CASES)} operations; statuses {dict(STATUSES)}")
     assert set(CASES) <= documented
     assert all(status < 500 for status in STATUSES)
-    record("Schemathesis cases (positive + negative, all checks)", cases)
-    record("Schemathesis operations driven", f"{len(CASES)}/{len(documented)}")
+    # (The counters see only part of the run: pytest orders Schemathesis' items around this one, so
+    # the case count is printed, not recorded; each operation's own item passing is the proof.)
     record("Schemathesis server errors", sum(n for status, n in STATUSES.items() if status >= 500))
