@@ -82,7 +82,9 @@ def test_every_route_refuses_an_anonymous_caller_unless_it_is_public(client):
         walked += 1
         response = client.get(url)
         redirect = response.get("Location", "")
-        ok = response.status_code in (400, 401, 403, 404, 405) or (response.status_code == 302 and ("login" in redirect))
+        ok = response.status_code in (400, 401, 403, 404, 405) or (
+            response.status_code == 302 and ("login" in redirect)
+        )
         if not ok:
             open_routes.append((route, response.status_code))
         refused += ok
