@@ -9,5 +9,6 @@ urlpatterns = [
     path("", include("researchers.api_urls")),
     path("", include("moderation_data.urls")),
     # Anything else under /api/v1/ is an enveloped 404, whatever DEBUG says.
-    re_path(r"^.*$", views.api_not_found, name="_api-not-found"),
+    # (A prefix match: `^.*$` would let a newline, `%0A`, in the path escape to an HTML 404.)
+    re_path(r"^", views.api_not_found, name="_api-not-found"),
 ]

@@ -43,3 +43,33 @@ def error_responses(*statuses: int, **descriptions: str) -> dict[int, OpenApiRes
         status: OpenApiResponse(ErrorSerializer, description=descriptions.get(f"s{status}", ERROR_DESCRIPTIONS[status]))
         for status in statuses
     }
+
+
+# Statuses any API operation can answer whatever it documents itself: an unknown object or path
+# (404), an outage or a cancelled query (503), a bug (500); with parameters or a body, a bad value
+# (400); with a body, one too large (413). A postprocessing hook adds them, so the schema states
+# every status a client (or a fuzzer) can see.
+COMMON_RESPONSES = {
+    "404": "not_found: no such object for this client, or no such endpoint",
+    "500": "server_error: an internal error (the request id identifies it in the logs)",
+    "503": "unavailable: the database or Redis is unreachable, or the query took too long (see Retry-After)",
+}
+INPUT_RESPONSES = {"400": "invalid_request: a parameter or the body is invalid"}
+BODY_RESPONSES = {"413": "payload_too_large: the body exceeds the size limit"}
+
+
+def document_common_responses(result: dict, generator, request, public) -> dict:
+    """drf-spectacular postprocessing hook: every operation documents the statuses above."""
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    for item in result.get("paths", {}).values():
+        for operation in item.values():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            extra = dict(COMMON_RESPONSES)
+            if operation.get("parameters") or operation.get("requestBody"):
+                extra.update(INPUT_RESPONSES)
+            if operation.get("requestBody"):
+                extra.update(BODY_RESPONSES)
+            for status, description in extra.items():
+                operation["responses"].setdefault(status, {"content": error, "description": description})
+    return result

@@ -284,6 +284,11 @@ SPECTACULAR_SETTINGS = {
     "DISABLE_DOCSTRING_DESCRIPTIONS": True,
     # Several components have a `status`; name the enums so none gets a hash-suffixed name.
     "ENUM_NAME_OVERRIDES": {"HealthStatusEnum": ["ok", "unavailable"]},
+    # Every operation documents 404, 500 and 503 (and 400/413 where it takes input): platform_api/openapi.py.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "platform_api.openapi.document_common_responses",
+    ],
 }
 
 # --------------------------------------------------------------------------- OAuth (research clients)

@@ -13,7 +13,8 @@ urlpatterns = [
     path("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/redoc", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
     path("api/v1/", include("platform_api.api_urls")),
-    re_path(r"^api/.*$", views.api_not_found, name="_api-not-found-outer"),
+    # No `.*$`: `.` stops at a newline, and `/api/%0A…` would escape into the portal's HTML 404.
+    re_path(r"^api/", views.api_not_found, name="_api-not-found-outer"),
     path("", include("researchers.urls")),
 ]
 

@@ -41,3 +41,9 @@ if os.environ.get("EXPORT_TEST_FAULT") == "fail":
         raise RuntimeError("injected export failure (EXPORT_TEST_FAULT)")
 
     writers.write_chunk = _broken
+
+# ``EXPORT_TEST_REQUEUE_EVERY=<seconds>``: beat runs requeue_stuck_exports that often instead of every
+# 60 s (tests/reliability/test_worker_kill_recovery.py measures the recovery with a real beat).
+_requeue_every = float(os.environ.get("EXPORT_TEST_REQUEUE_EVERY") or 0)
+if _requeue_every:
+    app.conf.beat_schedule["requeue-stuck-exports"]["schedule"] = _requeue_every

@@ -323,6 +323,10 @@ def read_jsonl(stream: IO[bytes]) -> Iterator[ParsedRow]:
             row.errors.append(RowError("(line)", f"not valid JSON ({exc.msg} at column {exc.colno})"))
             yield row
             continue
+        except RecursionError:  # a hostile line nested thousands deep: a row error, not a crashed import
+            row.errors.append(RowError("(line)", "not valid JSON (nested too deeply)"))
+            yield row
+            continue
         if not isinstance(source, dict):
             row.errors.append(RowError("(line)", "expected a JSON object"))
             yield row

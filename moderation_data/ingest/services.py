@@ -23,6 +23,11 @@ class _StrictRollback(Exception):
     pass
 
 
+def _storable(text: str) -> str:
+    """Text PostgreSQL can store: a hostile file's bytes (read with surrogateescape, or NULs) become visible escapes."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace").replace("\x00", "\\x00")
+
+
 def create_import_run(
     *,
     source_path: str = "",
@@ -111,7 +116,7 @@ def run_import(run_id: int) -> ImportRun:
     except (ValueError, OSError, csv.Error) as exc:
         # A file-level problem (unknown header, unreadable file): nothing was imported.
         _save_problems(problems)
-        run.error = str(exc)
+        run.error = _storable(str(exc))
         writer.counts.imported = writer.counts.updated = writer.counts.unchanged = 0
         return _finish(run, ImportRun.Status.FAILED, read, rejected, writer)
     _save_problems(problems)
@@ -126,6 +131,11 @@ def run_import(run_id: int) -> ImportRun:
 
 def _save_problems(problems: list[ImportProblem]) -> None:
     if problems:
+        for problem in problems:
+            # A reason quotes the bad value: at most 300 characters of it (a 2 MB value is no report).
+            reason = _storable(problem.reason)
+            problem.reason = reason if len(reason) <= 300 else reason[:299] + "…"
+            problem.field = _storable(problem.field)[:100]
         ImportProblem.objects.bulk_create(problems)
 
 

@@ -107,7 +107,16 @@ class RecordsView(AuditedAPIView):
             SLUG,
             VERSION,
             OpenApiParameter("fields", OpenApiTypes.STR, description="comma-separated field names"),
-            OpenApiParameter("page_size", OpenApiTypes.INT, description="1–1000, default 100"),
+            OpenApiParameter(
+                "page_size",
+                {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": records.MAX_PAGE_SIZE,
+                    "default": records.DEFAULT_PAGE_SIZE,
+                },
+                description=f"1–{records.MAX_PAGE_SIZE}, default {records.DEFAULT_PAGE_SIZE}",
+            ),
             OpenApiParameter("cursor", OpenApiTypes.STR, description="next_cursor of the previous page"),
         ],
         responses={200: s.RecordsPageSerializer, **error_responses(400, 401, 403, 404, 429, 503)},
