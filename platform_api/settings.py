@@ -81,6 +81,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "platform_api.middleware.RequestIdMiddleware",
+    # zstd or gzip for JSON and Arrow bodies, as Accept-Encoding offers (docs/api.md, "Compression").
+    "platform_api.compression.CompressionMiddleware",
     # /api/ and /oauth/ paths work with or without a trailing slash (docs/api.md); before CommonMiddleware.
     "platform_api.slashes.TrailingSlashMiddleware",
     "django.middleware.security.SecurityMiddleware",
