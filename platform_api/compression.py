@@ -99,8 +99,7 @@ class CompressionMiddleware:
         response.content = compressed
         response["Content-Length"] = str(len(compressed))
         response["Content-Encoding"] = encoding
-        if etag := response.get("ETag"):
-            # A strong validator names exact bytes; the compressed body's are different (RFC 9110 §8.8.1).
-            if etag.startswith('"'):
-                response["ETag"] = "W/" + etag
+        # A strong validator names exact bytes; the compressed body's are different (RFC 9110 §8.8.1).
+        if (etag := response.get("ETag", "")).startswith('"'):
+            response["ETag"] = "W/" + etag
         return response

@@ -67,9 +67,7 @@ def _load(checksum: str) -> AccessToken | None:
     from moderation_data.catalog.models import Dataset
 
     token = (
-        AccessToken.objects.select_related("application__access_grant", "user")
-        .filter(token_checksum=checksum)
-        .first()
+        AccessToken.objects.select_related("application__access_grant", "user").filter(token_checksum=checksum).first()
     )
     if token is None:
         return None
