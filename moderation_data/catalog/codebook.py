@@ -44,6 +44,19 @@ GRANULARITIES = [
 ]
 
 
+# Short codes that stand for a whole list value in compact pages (``format=columns``) and are
+# documented on the field (``named_sets``): a decision applying in every EEA country is "EEA"
+# rather than thirty country codes. A list equal to the set, in any order, is answered with the code.
+NAMED_SETS: dict[str, dict[str, tuple[str, ...]]] = {
+    "territorial_scope": {"EEA": tuple(sorted(enums.EUROPEAN_COUNTRY_CODES))},
+}
+
+
+def named_sets_of(field_name: str) -> dict[str, tuple[str, ...]]:
+    """The named sets of a list field (today's definitions: they hold for every release)."""
+    return NAMED_SETS.get(field_name, {})
+
+
 def _values(choices) -> list[dict]:
     return [{"value": value, "label": str(label)} for value, label in choices.choices]
 
@@ -148,7 +161,8 @@ def moderation_decisions_codebook() -> list[dict]:
         _field("automated_decision", "enum", "Degree of automation of the decision.",
                values=_values(enums.AutomatedDecision), groupable=True),
         _field("territorial_scope", "list", "Countries where the decision applies (any element matches).",
-               values=[{"value": c, "label": c} for c in enums.EUROPEAN_COUNTRY_CODES]),
+               values=[{"value": c, "label": c} for c in enums.EUROPEAN_COUNTRY_CODES],
+               named_sets={code: list(members) for code, members in NAMED_SETS["territorial_scope"].items()}),
         _field("country", "string", "Country of the uploader (ISO 3166-1 alpha-2, upper case; quasi-identifier). "
                "Where k-anonymity required it, a region code (see regions) or OTHER.", values=_country_values(),
                regions=country_regions(), groupable=True),
