@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import Iterator
 
 from django.conf import settings
-from django.db import OperationalError, connection, transaction
+from django.db import OperationalError, connections, transaction
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -64,11 +64,11 @@ class AuditedAPIView(APIView):
 
 
 @contextlib.contextmanager
-def statement_timeout(milliseconds: int | None = None) -> Iterator[None]:
+def statement_timeout(milliseconds: int | None = None, *, using: str = "default") -> Iterator[None]:
     """Run the block in a transaction whose statements are cancelled after the timeout (→ 503)."""
     timeout = int(milliseconds or settings.QUERY_STATEMENT_TIMEOUT_MS)
     try:
-        with transaction.atomic(), connection.cursor() as cursor:
+        with transaction.atomic(using=using), connections[using].cursor() as cursor:
             cursor.execute(f"SET LOCAL statement_timeout = {timeout}")
             yield
     except OperationalError as exc:

@@ -47,6 +47,17 @@ if env_bool("DATABASE_ALLOW_TRUNCATE", False):
     # Only the test suite sets this: its flush between tests TRUNCATEs the append-only tables.
     DATABASES["default"]["OPTIONS"]["options"] = "-c platform.allow_truncate=on"
 
+# Read replicas (docs/scaling.md): reads of published releases' rows go to one of them when set.
+# Releases never change once published, so a replica can serve them; everything else uses default.
+for _index, _url in enumerate(env_list("DATABASE_REPLICA_URLS", [])):
+    DATABASES[f"replica_{_index}"] = {
+        **parse_database_url(_url, name="DATABASE_REPLICA_URLS"),
+        "OPTIONS": {"connect_timeout": DATABASES["default"]["OPTIONS"]["connect_timeout"]},
+        # Under test, a replica alias is the test database itself (a second connection to it).
+        "TEST": {"MIRROR": "default"},
+    }
+DATABASE_ROUTERS = ["platform_api.replicas.ReleaseReadRouter"]
+
 REDIS_URL = parse_redis_url(env_required("REDIS_URL", hint=_EMBEDDED_HINT))
 
 CACHES = {

@@ -6,15 +6,13 @@ import dataclasses
 import datetime as dt
 from collections.abc import Mapping
 
-from django.db import connection
-
 from moderation_data.catalog.codebook import named_sets_of, query_values
 from moderation_data.query import language as ql
 from moderation_data.releases.models import Release
 from moderation_data.releases.pseudonyms import project_pseudonym_sql
 from moderation_data.releases.selectors import codebook_fields, release_rows_table
-from platform_api.dataapi import statement_timeout
 from platform_api.errors import NotFoundError
+from platform_api.replicas import release_read
 
 MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 100
@@ -211,9 +209,10 @@ def fetch_page(query: RecordsQuery, *, after: int, limit: int, project_id: str, 
     sql = f"""{matching}
         SELECT (SELECT count(*) FROM matching), (SELECT max(row_id) FROM page), coalesce({rendered}, {empty})
     """  # noqa: S608
-    with statement_timeout(), connection.cursor() as cursor:
-        cursor.execute(sql, [*params, after, limit + 1, limit, *select_params])
-        matched, last_row_id, data_json = cursor.fetchone()
+    # Release rows: a read replica serves them when there is one (platform_api.replicas).
+    matched, last_row_id, data_json = release_read(
+        sql, [*params, after, limit + 1, limit, *select_params], lambda cursor: cursor.fetchone()
+    )
     rows, next_cursor = _page_of(query, matched, last_row_id, limit)
     return Page(data_json=data_json, rows=rows, next_cursor=next_cursor)
 
@@ -235,9 +234,7 @@ def fetch_page_rows(query: RecordsQuery, *, after: int, limit: int, project_id: 
         SELECT t.row_id, {", ".join(select)}, (SELECT count(*) FROM matching)
         FROM {table} t JOIN page USING (row_id) ORDER BY t.row_id
     """  # noqa: S608
-    with statement_timeout(), connection.cursor() as cursor:
-        cursor.execute(sql, [*params, after, limit + 1, limit, *select_params])
-        fetched = cursor.fetchall()
+    fetched = release_read(sql, [*params, after, limit + 1, limit, *select_params], lambda cursor: cursor.fetchall())
     matched = fetched[0][-1] if fetched else 0
     last_row_id = fetched[-1][0] if fetched else None
     count, next_cursor = _page_of(query, matched, last_row_id, limit)
