@@ -30,7 +30,8 @@ from moderation_data.releases.models import Release
 
 release = Release.objects.get(pk=int(sys.argv[1]))
 query = records.build_query(release, body_query=None)
-with CaptureQueriesContext(connections["replica_0"]) as replica, CaptureQueriesContext(connections["default"]) as primary:
+replica, primary = CaptureQueriesContext(connections["replica_0"]), CaptureQueriesContext(connections["default"])
+with replica, primary:
     page = records.fetch_page(query, after=0, limit=5, project_id="replica-test")
 print(json.dumps({
     "data": page.data_json,
