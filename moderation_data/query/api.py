@@ -22,7 +22,7 @@ from moderation_data.catalog.selectors import get_visible_dataset
 from moderation_data.query import arrow, records
 from moderation_data.query import serializers as s
 from moderation_data.releases.api import RELEASE_PATH, VERSION
-from moderation_data.releases.selectors import get_published_release
+from moderation_data.releases.selectors import get_release_for_rows
 from platform_api.audit import scrub
 from platform_api.dataapi import AuditedAPIView
 from platform_api.openapi import error_responses
@@ -147,7 +147,7 @@ class RecordsView(AuditedAPIView):
             k: v for k, v in request.query_params.lists() if k not in {"fields", "page_size", "cursor", "format"}
         }
         self.audit["query"] = scrub({k: v if len(v) > 1 else v[0] for k, v in filters.items()})
-        release = get_published_release(get_visible_dataset(grant_of(request), slug), version)
+        release = get_release_for_rows(get_visible_dataset(grant_of(request), slug), version)
         query = records.build_query(
             release, get_params=filters, requested_fields=params.validated_data.get("fields"), grant=grant_of(request)
         )
@@ -173,7 +173,7 @@ class RecordsView(AuditedAPIView):
         body = s.RecordsBodySerializer(data=request.data)
         body.is_valid(raise_exception=True)
         self.audit["query"] = scrub({k: v for k, v in body.validated_data.items() if k != "cursor"})
-        release = get_published_release(get_visible_dataset(grant_of(request), slug), version)
+        release = get_release_for_rows(get_visible_dataset(grant_of(request), slug), version)
         query = records.build_query(
             release,
             body_query=body.validated_data.get("query"),
@@ -238,7 +238,7 @@ class CountView(AuditedAPIView):
         body = s.CountBodySerializer(data=request.data)
         body.is_valid(raise_exception=True)
         self.audit["query"] = scrub(body.validated_data)
-        release = get_published_release(get_visible_dataset(grant_of(request), slug), version)
+        release = get_release_for_rows(get_visible_dataset(grant_of(request), slug), version)
         self.audit["release"] = release.version
         query = records.build_query(release, body_query=body.validated_data.get("query"), grant=grant_of(request))
         return Response(s.CountSerializer({"count": records.count(query), "release": release.version}).data)

@@ -18,8 +18,24 @@ MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 100
 
 
+# A release's codebook never changes: its field descriptions are made once per process and release.
+_FIELDS: dict[tuple[int, str], dict[str, ql.Field]] = {}
+
+
 def query_fields(release: Release) -> dict[str, ql.Field]:
     """The codebook of a release as the query language's field descriptions."""
+    key = (release.pk, release.rows_table)
+    cached = _FIELDS.get(key) if release.pk is not None else None
+    if cached is None:
+        cached = _query_fields(release)
+        if release.pk is not None and release.status == Release.Status.PUBLISHED:
+            if len(_FIELDS) > 256:
+                _FIELDS.clear()
+            _FIELDS[key] = cached
+    return dict(cached)
+
+
+def _query_fields(release: Release) -> dict[str, ql.Field]:
     fields: dict[str, ql.Field] = {}
     for name, entry in codebook_fields(release).items():
         type_ = entry["type"]
