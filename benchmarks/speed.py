@@ -182,7 +182,8 @@ def main() -> int:
     print("request path profile (in process)…", flush=True)
     profile_run = subprocess.run(
         [PY, "-c", "import json; from benchmarks.request_path import profile; print(json.dumps(profile(200)))"],
-        env=env, cwd=BASE_DIR, check=True, capture_output=True, text=True,
+        env={**env, "BENCH_CREDENTIALS": json.dumps(credentials)}, cwd=BASE_DIR, check=True, capture_output=True,
+        text=True,
     )  # fmt: skip
     profile = json.loads(profile_run.stdout.strip().splitlines()[-1])
 

@@ -271,7 +271,7 @@ SPECTACULAR_SETTINGS = {
     # Docstrings are notes for developers; every operation states its researcher-facing description.
     "DISABLE_DOCSTRING_DESCRIPTIONS": True,
     # Several components have a `status`; name the enums so none gets a hash-suffixed name.
-    "ENUM_NAME_OVERRIDES": {"HealthStatusEnum": ["ok", "unavailable"]},
+    "ENUM_NAME_OVERRIDES": {"HealthStatusEnum": ["ok", "unavailable"], "RecordsLayoutEnum": ["objects", "columns"]},
 }
 
 # --------------------------------------------------------------------------- OAuth (research clients)
