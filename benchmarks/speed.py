@@ -31,7 +31,6 @@ import time
 import httpx
 import orjson
 import psycopg
-import zstandard
 
 from benchmarks.common import (
     BASE_DIR,
@@ -229,7 +228,8 @@ def main() -> int:
                 records, params={"page_size": 1000}, headers={"Accept": ARROW, "Accept-Encoding": "zstd"}
             )
             sizes["Arrow stream, zstd (negotiated)"] = int(response.headers["content-length"])
-            assert len(zstandard.ZstdDecompressor().decompress(response.content)) == len(arrow)
+            assert response.headers["content-encoding"] == "zstd"
+            assert response.content == arrow  # httpx decodes zstd itself
             figures["bytes"] = {name: size / 1000 for name, size in sizes.items()}
             print("count of a broad OR…", flush=True)
             figures["count_cold"], figures["count_warm"], figures["count_rows"] = count_ms(client, base, version)
