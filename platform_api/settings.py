@@ -271,7 +271,11 @@ SPECTACULAR_SETTINGS = {
     # Docstrings are notes for developers; every operation states its researcher-facing description.
     "DISABLE_DOCSTRING_DESCRIPTIONS": True,
     # Several components have a `status`; name the enums so none gets a hash-suffixed name.
-    "ENUM_NAME_OVERRIDES": {"HealthStatusEnum": ["ok", "unavailable"], "RecordsLayoutEnum": ["objects", "columns"]},
+    "ENUM_NAME_OVERRIDES": {
+        "HealthStatusEnum": ["ok", "unavailable"],
+        "RecordsLayoutEnum": ["objects", "columns"],
+        "ExportFormatEnum": "moderation_data.exports.models.Export.Format",
+    },
 }
 
 # --------------------------------------------------------------------------- OAuth (research clients)
