@@ -215,6 +215,13 @@ def main() -> int:
         (f"worker process peak RSS < {RSS_TARGET_MB} MB", peak < RSS_TARGET_MB, f"{peak:.0f} MB"),
         ("2 worker processes faster than 1 (CSV)", csv2["seconds"] < csv1["seconds"],
          f"{csv1['seconds'] / csv2['seconds']:.2f}x"),
+        # Issue 14's targets for the same runs.
+        ("JSONL >= 90% of the COPY ceiling", by["jsonl", 2]["rate"] >= 0.9 * ceiling_rate,
+         f"{by['jsonl', 2]['rate'] / ceiling_rate:.0%}"),
+        ("Parquet >= 90% of the COPY ceiling", parquet2["rate"] >= 0.9 * ceiling_rate,
+         f"{parquet2['rate'] / ceiling_rate:.0%}"),
+        (f"Parquet worker tree peak RSS < {RSS_TARGET_MB} MB", parquet2["peak_tree_mb"] < RSS_TARGET_MB,
+         f"{parquet2['peak_tree_mb']:.0f} MB"),
     ]  # fmt: skip
     lines = [
         "| measure | value |",

@@ -6,7 +6,8 @@ import contextlib
 from collections.abc import Iterator
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db import InterfaceError, OperationalError, connection, connections, transaction
+from django.db.backends.signals import connection_created
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -85,12 +86,38 @@ class AuditedAPIView(APIView):
         return APIView.finalize_response(self, request, response, *args, **kwargs)
 
 
+def use_session_statement_timeout() -> None:
+    """Give every database session of this process the query timeout as its default (web processes).
+
+    Called by ``platform_api.wsgi``: a data query then needs no transaction of its own to set the
+    timeout (one round trip instead of three: SET LOCAL, the query, COMMIT). Every statement of a
+    web request is bound by it, which is what a web request should be; workers and management
+    commands keep the server's default and set the timeout per query.
+    """
+    connection_created.connect(_session_timeout, dispatch_uid="platform_session_statement_timeout")
+
+
+def _session_timeout(sender, connection, **kwargs) -> None:
+    timeout = int(settings.QUERY_STATEMENT_TIMEOUT_MS)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SET statement_timeout = {timeout}")
+    connection.session_statement_timeout = timeout
+
+
 @contextlib.contextmanager
-def statement_timeout(milliseconds: int | None = None) -> Iterator[None]:
-    """Run the block in a transaction whose statements are cancelled after the timeout (→ 503)."""
+def statement_timeout(milliseconds: int | None = None, *, using: str = "default") -> Iterator[None]:
+    """Run the block in a transaction whose statements are cancelled after the timeout (→ 503).
+
+    Where the session already has this timeout (web processes, :func:`use_session_statement_timeout`)
+    the block runs as it is, without a transaction of its own.
+    """
     timeout = int(milliseconds or settings.QUERY_STATEMENT_TIMEOUT_MS)
+    db = connections[using]
     try:
-        with transaction.atomic(), connection.cursor() as cursor:
+        if getattr(db, "session_statement_timeout", None) == timeout and db.connection is not None:
+            yield
+            return
+        with transaction.atomic(using=using), db.cursor() as cursor:
             cursor.execute(f"SET LOCAL statement_timeout = {timeout}")
             yield
     except OperationalError as exc:

@@ -48,6 +48,17 @@ if env_bool("DATABASE_ALLOW_TRUNCATE", False):
     # Only the test suite sets this: its flush between tests TRUNCATEs the append-only tables.
     DATABASES["default"]["OPTIONS"]["options"] = "-c platform.allow_truncate=on"
 
+# Read replicas (docs/scaling.md): reads of published releases' rows go to one of them when set.
+# Releases never change once published, so a replica can serve them; everything else uses default.
+for _index, _url in enumerate(env_list("DATABASE_REPLICA_URLS", [])):
+    DATABASES[f"replica_{_index}"] = {
+        **parse_database_url(_url, name="DATABASE_REPLICA_URLS"),
+        "OPTIONS": {"connect_timeout": DATABASES["default"]["OPTIONS"]["connect_timeout"]},
+        # Under test, a replica alias is the test database itself (a second connection to it).
+        "TEST": {"MIRROR": "default"},
+    }
+DATABASE_ROUTERS = ["platform_api.replicas.ReleaseReadRouter"]
+
 REDIS_URL = parse_redis_url(env_required("REDIS_URL", hint=_EMBEDDED_HINT))
 
 CACHES = {
@@ -86,6 +97,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "platform_api.middleware.RequestIdMiddleware",
+    # zstd or gzip for JSON and Arrow bodies, as Accept-Encoding offers (docs/api.md, "Compression").
+    "platform_api.compression.CompressionMiddleware",
     # NUL bytes and lone surrogates in the path, query or headers: 400 before anything stores them.
     "platform_api.edge.EdgeInputMiddleware",
     # PostgreSQL or Redis unreachable: 503 `unavailable` with Retry-After, never a 500 (docs/api.md).
@@ -283,7 +296,11 @@ SPECTACULAR_SETTINGS = {
     # Docstrings are notes for developers; every operation states its researcher-facing description.
     "DISABLE_DOCSTRING_DESCRIPTIONS": True,
     # Several components have a `status`; name the enums so none gets a hash-suffixed name.
-    "ENUM_NAME_OVERRIDES": {"HealthStatusEnum": ["ok", "unavailable"]},
+    "ENUM_NAME_OVERRIDES": {
+        "HealthStatusEnum": ["ok", "unavailable"],
+        "RecordsLayoutEnum": ["objects", "columns"],
+        "ExportFormatEnum": "moderation_data.exports.models.Export.Format",
+    },
     # Every operation documents 404, 500 and 503 (and 400/413 where it takes input): platform_api/openapi.py.
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

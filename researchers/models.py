@@ -331,11 +331,16 @@ class AccessGrant(models.Model):
     def has_started(self, on: dt.date | None = None) -> bool:
         return self.valid_from <= (on or today())
 
-    def scope_names(self) -> list[str]:
-        """The OAuth scopes this grant allows: one per dataset it may read, plus ``exports`` where allowed."""
+    def scope_names(self, visible_datasets=None) -> list[str]:
+        """The OAuth scopes this grant allows: one per dataset it may read, plus ``exports`` where allowed.
+
+        ``visible_datasets``: ``Dataset.objects.visible_to(self)`` when the caller has it already.
+        """
         from moderation_data.catalog.models import Dataset
 
-        scopes = [dataset.scope for dataset in Dataset.objects.visible_to(self)]
+        if visible_datasets is None:
+            visible_datasets = Dataset.objects.visible_to(self)
+        scopes = [dataset.scope for dataset in visible_datasets]
         if self.allows_exports:
             scopes.append(EXPORTS_SCOPE)
         return scopes

@@ -17,6 +17,12 @@ def token_scopes(request: Request) -> set[str]:
     return set((getattr(request.auth, "scope", "") or "").split())
 
 
+def grant_scopes(grant) -> frozenset[str]:
+    """The scopes a grant allows now: as authentication read them (same generation), else from the database."""
+    cached = getattr(grant, "cached_scope_names", None)
+    return cached if cached is not None else frozenset(grant.scope_names())
+
+
 class HasActiveGrant(BasePermission):
     """An authenticated research client whose grant has started (authentication already refused inactive ones)."""
 
@@ -37,7 +43,7 @@ class HasDatasetScope(HasActiveGrant):
         slug = view.kwargs.get("slug", "")
         scope = scope_for(slug)
         grant = grant_of(request)
-        if scope not in token_scopes(request) or scope not in grant.scope_names():
+        if scope not in token_scopes(request) or scope not in grant_scopes(grant):
             raise ScopeMissing(f"This token lacks the scope {scope}.", detail={"required_scope": scope})
         return True
 

@@ -43,6 +43,19 @@ def _labelled(labels: dict[str, str]) -> list[dict]:
     return [{"value": value, "label": label} for value, label in labels.items()]
 
 
+# Short codes that stand for a whole list value in compact pages (``format=columns``) and are
+# documented on the field (``named_sets``): a decision applying in every EEA country is "EEA"
+# rather than thirty country codes. A list equal to the set, in any order, is answered with the code.
+NAMED_SETS: dict[str, dict[str, tuple[str, ...]]] = {
+    "territorial_scope": {"EEA": tuple(sorted(enums.EUROPEAN_COUNTRY_CODES))},
+}
+
+
+def named_sets_of(field_name: str) -> dict[str, tuple[str, ...]]:
+    """The named sets of a list field (today's definitions: they hold for every release)."""
+    return NAMED_SETS.get(field_name, {})
+
+
 def _values(choices) -> list[dict]:
     return [{"value": value, "label": str(label)} for value, label in choices.choices]
 
@@ -151,7 +164,8 @@ def moderation_decisions_codebook() -> list[dict]:
                "more precise than country: where the country is a region, the regions of these countries (EEA for "
                "all of them); where it is OTHER, EEA or PARTIAL_EEA.",
                values=[{"value": c, "label": c} for c in enums.EUROPEAN_COUNTRY_CODES] + _labelled(
-                   generalization.SCOPE_LABELS)),
+                   generalization.SCOPE_LABELS),
+               named_sets={code: list(members) for code, members in NAMED_SETS["territorial_scope"].items()}),
         _field("country", "string", "Country of the uploader (ISO 3166-1 alpha-2, upper case; quasi-identifier). "
                "Where k-anonymity required it, a region code (see regions) or OTHER.", values=_country_values(),
                regions=country_regions(), groupable=True),

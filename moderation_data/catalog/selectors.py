@@ -15,7 +15,8 @@ def datasets_visible_to(grant) -> QuerySet[Dataset]:
 
 def get_visible_dataset(grant, slug: str) -> Dataset:
     """One dataset the grant may read; any other (unknown, not granted, inactive) is 403 ``scope_missing``."""
-    dataset = datasets_visible_to(grant).filter(slug=slug).first()
+    cached = getattr(grant, "cached_visible_datasets", None)  # read with the token (researchers.authentication)
+    dataset = cached.get(slug) if cached is not None else datasets_visible_to(grant).filter(slug=slug).first()
     if dataset is None:
         scope = scope_for(slug)
         raise ScopeMissing(f"This token lacks the scope {scope}.", detail={"required_scope": scope})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from moderation_data.catalog.codebook import named_sets_of
 from moderation_data.catalog.models import Dataset
 
 
@@ -53,6 +54,19 @@ class CodebookFieldSerializer(serializers.Serializer):
     buckets = serializers.ListField(
         child=serializers.DictField(), required=False, help_text="bucket ranges (bucket fields), in order"
     )
+    named_sets = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        required=False,
+        help_text="list fields: short codes standing for a whole list in compact pages (format=columns), "
+        "e.g. EEA for every EEA country (docs/query.md)",
+    )
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        # Today's named sets hold for every release (they only name lists), older codebooks included.
+        if instance.get("type") == "list" and (sets := named_sets_of(instance.get("name", ""))):
+            data["named_sets"] = {code: list(members) for code, members in sets.items()}
+        return data
 
 
 class DatasetDetailSerializer(DatasetSummarySerializer):

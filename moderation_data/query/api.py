@@ -7,23 +7,27 @@ and a release that is not published is 404.
 
 from __future__ import annotations
 
+import types
+
 import orjson
 from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from moderation_data.catalog.api import SLUG
 from moderation_data.catalog.selectors import get_visible_dataset
-from moderation_data.query import records
+from moderation_data.query import arrow, records
 from moderation_data.query import serializers as s
 from moderation_data.releases import pseudonyms
 from moderation_data.releases.api import RELEASE_PATH, VERSION
-from moderation_data.releases.selectors import get_published_release
+from moderation_data.releases.selectors import get_release_for_rows
 from platform_api.audit import scrub
 from platform_api.dataapi import AuditedAPIView
 from platform_api.openapi import error_responses
+from platform_api.renderers import FastJSONRenderer
 from researchers.authentication import grant_of
 from researchers.permissions import HasDatasetScope, HasRecordsAccess
 from researchers.quotas import reserve_records
@@ -89,8 +93,25 @@ COUNT_EXAMPLES = [
 ]
 
 
+class RecordsNegotiation(DefaultContentNegotiation):
+    """``format`` is this endpoint's layout parameter (objects or columns), not DRF's renderer override."""
+
+    settings = types.SimpleNamespace(URL_FORMAT_OVERRIDE=None)
+
+
 class RecordsView(AuditedAPIView):
     permission_classes = [HasDatasetScope, HasRecordsAccess]
+    # JSON unless the client asks for an Arrow stream (Accept: application/vnd.apache.arrow.stream).
+    renderer_classes = [FastJSONRenderer, arrow.ArrowStreamRenderer]
+    content_negotiation_class = RecordsNegotiation
+
+    def finalize_response(self, request: Request, response: Response, *args, **kwargs) -> Response:
+        if response.status_code >= 400 and isinstance(
+            getattr(request, "accepted_renderer", None), arrow.ArrowStreamRenderer
+        ):
+            # Errors are always the JSON envelope, whatever the client accepts for pages.
+            request.accepted_renderer, request.accepted_media_type = FastJSONRenderer(), "application/json"
+        return super().finalize_response(request, response, *args, **kwargs)
 
     @extend_schema(
         operation_id="records_list",
@@ -118,15 +139,25 @@ class RecordsView(AuditedAPIView):
                 description=f"1–{records.MAX_PAGE_SIZE}, default {records.DEFAULT_PAGE_SIZE}",
             ),
             OpenApiParameter("cursor", OpenApiTypes.STR, description="next_cursor of the previous page"),
+            OpenApiParameter(
+                "format",
+                OpenApiTypes.STR,
+                enum=["objects", "columns"],
+                description="`objects` (default): `data` is a list of row objects; `columns`: `data` maps each "
+                "field to the list of its values, and list fields equal to a named set of the codebook "
+                "(`named_sets`, e.g. `EEA`) carry its short code",
+            ),
         ],
         responses={200: s.RecordsPageSerializer, **error_responses(400, 401, 403, 404, 429, 503)},
     )
     def get(self, request: Request, slug: str, version: str) -> Response:
         params = s.RecordsGetSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
-        filters = {k: v for k, v in request.query_params.lists() if k not in {"fields", "page_size", "cursor"}}
+        filters = {
+            k: v for k, v in request.query_params.lists() if k not in {"fields", "page_size", "cursor", "format"}
+        }
         self.audit["query"] = scrub({k: v if len(v) > 1 else v[0] for k, v in filters.items()})
-        release = get_published_release(get_visible_dataset(grant_of(request), slug), version)
+        release = get_release_for_rows(get_visible_dataset(grant_of(request), slug), version)
         query = records.build_query(
             release, get_params=filters, requested_fields=params.validated_data.get("fields"), grant=grant_of(request)
         )
@@ -152,7 +183,7 @@ class RecordsView(AuditedAPIView):
         body = s.RecordsBodySerializer(data=request.data)
         body.is_valid(raise_exception=True)
         self.audit["query"] = scrub({k: v for k, v in body.validated_data.items() if k != "cursor"})
-        release = get_published_release(get_visible_dataset(grant_of(request), slug), version)
+        release = get_release_for_rows(get_visible_dataset(grant_of(request), slug), version)
         query = records.build_query(
             release,
             body_query=body.validated_data.get("query"),
@@ -166,11 +197,25 @@ class RecordsView(AuditedAPIView):
         after = records.decode_after(query, options.get("cursor"))
         grant = grant_of(request)
         # Reserve rows before reading: concurrent pages can never overshoot the daily quota.
+        as_arrow = isinstance(request.accepted_renderer, arrow.ArrowStreamRenderer)
+        layout = options.get("format") or "objects"
         with reserve_records(grant, options.get("page_size") or records.DEFAULT_PAGE_SIZE) as held:
-            page = records.fetch_page(
-                query, after=after, limit=held.taken, project=pseudonyms.for_grant(grant, query.release)
-            )
-            held.use(page.rows)
+            project = pseudonyms.for_grant(grant, query.release)
+            if as_arrow:
+                rows_page = records.fetch_page_rows(query, after=after, limit=held.taken, project=project)
+                held.use(rows_page.count)
+            else:
+                page = records.fetch_page(query, after=after, limit=held.taken, project=project, layout=layout)
+                held.use(page.rows)
+        if as_arrow:
+            self.audit["rows_returned"] = rows_page.count
+            headers = {
+                "X-Next-Cursor": rows_page.next_cursor or "",
+                "X-Has-More": "true" if rows_page.next_cursor else "false",
+                "X-Release": query.release.version,
+                "X-Generalized-Overlap": str(records.generalized_overlap(query)),
+            }
+            return Response(arrow.page_table(query, rows_page), headers=headers)
         self.audit["rows_returned"] = page.rows
         body = {
             # Already JSON (rendered by PostgreSQL): the orjson renderer embeds it as is.
@@ -180,7 +225,9 @@ class RecordsView(AuditedAPIView):
             "release": query.release.version,
             "generalized_overlap": records.generalized_overlap(query),
         }
-        return Response(s.RecordsPageSerializer(body).data)
+        if layout == "columns":
+            body["format"] = "columns"
+        return Response(body)
 
 
 class CountView(AuditedAPIView):
@@ -202,7 +249,7 @@ class CountView(AuditedAPIView):
         body = s.CountBodySerializer(data=request.data)
         body.is_valid(raise_exception=True)
         self.audit["query"] = scrub(body.validated_data)
-        release = get_published_release(get_visible_dataset(grant_of(request), slug), version)
+        release = get_release_for_rows(get_visible_dataset(grant_of(request), slug), version)
         self.audit["release"] = release.version
         query = records.build_query(release, body_query=body.validated_data.get("query"), grant=grant_of(request))
         body = {

@@ -9,20 +9,37 @@ from collections.abc import Mapping
 from django.db import connection
 
 from moderation_data.catalog import enums
-from moderation_data.catalog.codebook import query_values
+from moderation_data.catalog.codebook import named_sets_of, query_values
 from moderation_data.query import language as ql
 from moderation_data.releases.models import Release
 from moderation_data.releases.pseudonyms import ProjectPseudonyms, kind_of
 from moderation_data.releases.selectors import codebook_fields, release_rows_table
 from platform_api.dataapi import statement_timeout
 from platform_api.errors import NotFoundError
+from platform_api.replicas import release_read
 
 MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 100
 
 
+# A release's codebook never changes: its field descriptions are made once per process and release.
+_FIELDS: dict[tuple[int, str], dict[str, ql.Field]] = {}
+
+
 def query_fields(release: Release) -> dict[str, ql.Field]:
     """The codebook of a release as the query language's field descriptions."""
+    key = (release.pk, release.rows_table)
+    cached = _FIELDS.get(key) if release.pk is not None else None
+    if cached is None:
+        cached = _query_fields(release)
+        if release.pk is not None and release.status == Release.Status.PUBLISHED:
+            if len(_FIELDS) > 256:
+                _FIELDS.clear()
+            _FIELDS[key] = cached
+    return dict(cached)
+
+
+def _query_fields(release: Release) -> dict[str, ql.Field]:
     fields: dict[str, ql.Field] = {}
     for name, entry in codebook_fields(release).items():
         type_ = entry["type"]
@@ -267,15 +284,14 @@ class Page:
     next_cursor: str | None
 
 
-def fetch_page(query: RecordsQuery, *, after: int, limit: int, project: ProjectPseudonyms) -> Page:
-    """Up to ``limit`` rows after row ``after`` in row order, and the cursor of the next page (or None).
+def _select_list(
+    query: RecordsQuery, project: ProjectPseudonyms, *, named_sets: bool = False
+) -> tuple[list[str], list]:
+    """The SELECT expressions of the selected fields (pseudonyms keyed to the project), and their parameters.
 
-    PostgreSQL renders the page as JSON and computes the per-project pseudonyms itself (the
-    same HMAC as ``ProjectPseudonyms.pseudonym``, its pads loaded with COPY: no key in the SQL
-    text): the rows never become Python objects, which makes a 1,000-row page several times
-    cheaper than fetching and re-encoding them.
+    ``named_sets``: a list field equal to one of its named sets (``codebook.named_sets``, e.g. every
+    EEA country) is answered with the set's short code instead (the compact layout, docs/query.md).
     """
-    where, params = ql.compile_sql(query.node, query.fields)
     select, select_params = [], []
     for name in query.selected:
         field = query.fields[name]
@@ -283,35 +299,115 @@ def fetch_page(query: RecordsQuery, *, after: int, limit: int, project: ProjectP
             expression, expression_params = project.sql(field.column, kind_of(name))
             select.append(f'{expression} AS "{name}"')
             select_params += expression_params
+        elif named_sets and field.type == "list" and (sets := named_sets_of(name)):
+            cases = []
+            for code, members in sets.items():
+                column = field.column
+                cases.append(f"WHEN t.{column} @> %s::text[] AND t.{column} <@ %s::text[] THEN ARRAY[%s]::text[]")
+                select_params += [list(members), list(members), code]
+            select.append(f'CASE {" ".join(cases)} ELSE t.{field.column} END AS "{name}"')
         else:
-            select.append(f'{field.column} AS "{name}"')
+            select.append(f't.{field.column} AS "{name}"')
+    return select, select_params
+
+
+def _has_pseudonyms(query: RecordsQuery) -> bool:
+    return any(query.fields[name].type == "pseudonym" for name in query.selected)
+
+
+def _matching_sql(query: RecordsQuery) -> tuple[str, list]:
+    where, params = ql.compile_sql(query.node, query.fields)
     table = release_rows_table(query.release)
     # Identifiers come from the codebook (validated names), values are all parameters.
-    sql = f"""
-        WITH matching AS (
+    return (
+        f"""WITH matching AS (
             SELECT row_id FROM {table} WHERE ({where}) AND row_id > %s ORDER BY row_id LIMIT %s
         ), page AS (
             SELECT row_id FROM matching ORDER BY row_id LIMIT %s
-        )
-        SELECT (SELECT count(*) FROM matching), (SELECT max(row_id) FROM page),
-               coalesce((SELECT json_agg(r)::text FROM (
-                   SELECT {", ".join(select)} FROM {table} t JOIN page USING (row_id) ORDER BY t.row_id
-               ) r), '[]')
-    """  # noqa: S608
-    with statement_timeout(), connection.cursor() as cursor:
-        if select_params:
-            project.load(cursor)
-        cursor.execute(sql, [*params, after, limit + 1, limit, *select_params])
-        matched, last_row_id, data_json = cursor.fetchone()
+        )""",  # noqa: S608
+        params,
+    )
+
+
+def _page_of(query: RecordsQuery, matched: int, last_row_id: int | None, limit: int) -> tuple[int, str | None]:
     rows = min(matched, limit)
     has_more = matched > limit
     next_cursor = ql.encode_cursor(**_cursor_binding(query), last_row_id=last_row_id) if has_more else None
+    return rows, next_cursor
+
+
+def fetch_page(
+    query: RecordsQuery, *, after: int, limit: int, project: ProjectPseudonyms, layout: str = "objects"
+) -> Page:
+    """Up to ``limit`` rows after row ``after`` in row order, and the cursor of the next page (or None).
+
+    PostgreSQL renders the page as JSON and computes the per-project pseudonyms itself (the
+    same HMAC as ``ProjectPseudonyms.pseudonym``, its pads loaded with COPY: no key in the SQL
+    text): the rows never become Python objects, which makes a
+    1,000-row page several times cheaper than fetching and re-encoding them. ``layout``:
+    ``objects`` (a JSON array of row objects) or ``columns`` (one JSON array per field, list
+    fields equal to a named set as its short code).
+    """
+    matching, params = _matching_sql(query)
+    columns = layout == "columns"
+    select, select_params = _select_list(query, project, named_sets=columns)
+    table = release_rows_table(query.release)
+    rows_sql = f"SELECT t.row_id, {', '.join(select)} FROM {table} t JOIN page USING (row_id)"  # noqa: S608
+    if columns:
+        pairs = ", ".join(
+            f"'{name}', coalesce(json_agg(r.\"{name}\" ORDER BY r.row_id), '[]')" for name in query.selected
+        )
+        rendered = f"(SELECT json_build_object({pairs})::text FROM ({rows_sql}) r)"  # noqa: S608
+        empty = "'{}'"
+    else:
+        names = ", ".join(f'r."{name}"' for name in query.selected)
+        rendered = f"(SELECT json_agg(r)::text FROM (SELECT {names} FROM ({rows_sql}) r ORDER BY r.row_id) r)"  # noqa: S608
+        empty = "'[]'"
+    sql = f"""{matching}
+        SELECT (SELECT count(*) FROM matching), (SELECT max(row_id) FROM page), coalesce({rendered}, {empty})
+    """  # noqa: S608
+    # Release rows: a read replica serves them when there is one (platform_api.replicas).
+    matched, last_row_id, data_json = release_read(
+        sql,
+        [*params, after, limit + 1, limit, *select_params],
+        lambda cursor: cursor.fetchone(),
+        prepare=project.load if _has_pseudonyms(query) else None,
+    )
+    rows, next_cursor = _page_of(query, matched, last_row_id, limit)
     return Page(data_json=data_json, rows=rows, next_cursor=next_cursor)
 
 
-def count(query: RecordsQuery) -> int:
-    where, params = ql.compile_sql(query.node, query.fields)
+@dataclasses.dataclass(frozen=True)
+class RowsPage:
+    rows: list[tuple]  # in query.selected order
+    count: int
+    next_cursor: str | None
+
+
+def fetch_page_rows(query: RecordsQuery, *, after: int, limit: int, project: ProjectPseudonyms) -> RowsPage:
+    """The rows of :func:`fetch_page` as Python tuples (for the Arrow stream, moderation_data.query.arrow)."""
+    matching, params = _matching_sql(query)
+    select, select_params = _select_list(query, project)
     table = release_rows_table(query.release)
-    with statement_timeout(), connection.cursor() as cursor:
-        cursor.execute(f"SELECT count(*) FROM {table} WHERE {where}", params)  # noqa: S608 - see fetch_page
-        return cursor.fetchone()[0]
+    # Each row carries the count of matching rows (one more than the page when there is a next page).
+    sql = f"""{matching}
+        SELECT t.row_id, {", ".join(select)}, (SELECT count(*) FROM matching)
+        FROM {table} t JOIN page USING (row_id) ORDER BY t.row_id
+    """  # noqa: S608
+    fetched = release_read(
+        sql,
+        [*params, after, limit + 1, limit, *select_params],
+        lambda cursor: cursor.fetchall(),
+        prepare=project.load if _has_pseudonyms(query) else None,
+    )
+    matched = fetched[0][-1] if fetched else 0
+    last_row_id = fetched[-1][0] if fetched else None
+    count, next_cursor = _page_of(query, matched, last_row_id, limit)
+    return RowsPage(rows=[row[1:-1] for row in fetched], count=count, next_cursor=next_cursor)
+
+
+def count(query: RecordsQuery) -> int:
+    """Rows matching the query: from the release's count cubes where they answer it (moderation_data.query.counts)."""
+    from moderation_data.query.counts import count as fast_count
+
+    return fast_count(query)

@@ -45,15 +45,24 @@ class RecordsBodySerializer(QueryBodySerializer):
     fields = serializers.ListField(child=serializers.CharField(), required=False, allow_empty=False)
     page_size = serializers.IntegerField(min_value=1, max_value=MAX_PAGE_SIZE, default=DEFAULT_PAGE_SIZE)
     cursor = serializers.CharField(required=False, allow_null=True, max_length=2000)
+    format = serializers.ChoiceField(choices=["objects", "columns"], default="objects")
 
 
 class RecordsGetSerializer(serializers.Serializer):
     fields = serializers.CharField(required=False)
     page_size = serializers.IntegerField(min_value=1, max_value=MAX_PAGE_SIZE, default=DEFAULT_PAGE_SIZE)
     cursor = serializers.CharField(required=False, max_length=2000)
+    format = serializers.ChoiceField(choices=["objects", "columns"], default="objects")
 
 
-@extend_schema_field({"type": "array", "items": {"type": "object", "additionalProperties": True}})
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "array", "items": {"type": "object", "additionalProperties": True}},
+            {"type": "object", "additionalProperties": {"type": "array", "items": {}}},
+        ]
+    }
+)
 class JSONFragmentField(serializers.Field):
     """Rows already rendered as JSON by PostgreSQL: passed through untouched (the renderer embeds them)."""
 
@@ -74,6 +83,7 @@ class RecordsPageSerializer(serializers.Serializer):
     has_more = serializers.BooleanField()
     release = serializers.CharField(help_text="the release version every page of this walk reads")
     generalized_overlap = serializers.IntegerField(help_text=OVERLAP_HELP)
+    format = serializers.CharField(required=False, help_text="`columns` when the page was asked for in that layout")
 
 
 class CountSerializer(serializers.Serializer):

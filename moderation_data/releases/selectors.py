@@ -35,6 +35,22 @@ def get_published_release(dataset: Dataset, version: str) -> Release:
     return release
 
 
+# The JSON documents of a release that the row endpoints never read per request (the codebook is
+# read once per process and release: moderation_data.query.records.query_fields).
+_HEAVY_FIELDS = ("anonymization", "control_totals", "codebook")
+
+
+def get_release_for_rows(dataset: Dataset, version: str) -> Release:
+    """:func:`get_published_release` for the row endpoints (records, count): one lean query, and the
+    release knows its dataset without another one. Deferred fields load on first access."""
+    releases = published_releases(dataset).defer(*_HEAVY_FIELDS)
+    release = releases.first() if version == LATEST else releases.filter(version=version).first()
+    if release is None:
+        raise NotFoundError(f"No published release {version!r} of {dataset.slug}.")
+    release.dataset = dataset
+    return release
+
+
 def release_rows_table(release: Release) -> str:
     """The (safe, unquoted) name of the table holding a row-level release's rows."""
     if not release.rows_table:

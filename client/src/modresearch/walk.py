@@ -84,12 +84,19 @@ class Page:
 
 
 def fetch_pages(
-    request: Callable[..., Any], spec: WalkSpec, *, cursor: str | None = None, rows_done: int = 0
+    request: Callable[..., Any],
+    spec: WalkSpec,
+    *,
+    cursor: str | None = None,
+    rows_done: int = 0,
+    arrow: bool = False,
 ) -> Iterator[Page]:
     """Pages of ``spec`` from ``cursor`` on, prefetching the next while the caller handles one.
 
-    ``request(method, path, json=...)`` returns an httpx response (errors raised by it).
+    ``request(method, path, json=...)`` returns an httpx response (errors raised by it). With
+    ``arrow`` the pages are asked for as Arrow IPC streams and ``Page.rows`` is a ``pyarrow.Table``.
     """
+    headers = {"Accept": "application/vnd.apache.arrow.stream"} if arrow else {}
 
     def size_after(done: int) -> int:
         if spec.limit is None:
@@ -105,14 +112,24 @@ def fetch_pages(
                 params.append(("fields", ",".join(spec.fields)))
             if cursor:
                 params.append(("cursor", cursor))
-            response = request("GET", spec.path(), params=params)
+            response = request("GET", spec.path(), params=params, headers=headers)
         else:
             body: dict[str, Any] = {"page_size": page_size, "cursor": cursor}
             if spec.query:
                 body["query"] = spec.query
             if spec.fields:
                 body["fields"] = spec.fields
-            response = request("POST", spec.path(), json=body)
+            response = request("POST", spec.path(), json=body, headers=headers)
+        if arrow:
+            import pyarrow as pa
+
+            table = pa.ipc.open_stream(response.content).read_all()
+            return Page(
+                rows=table,
+                next_cursor=response.headers.get("X-Next-Cursor") or None,
+                has_more=response.headers.get("X-Has-More") == "true",
+                release=response.headers.get("X-Release") or spec.release,
+            )
         page = loads(response.content)
         extra = {k: v for k, v in page.items() if k not in ("data", "next_cursor", "has_more", "release")}
         return Page(
