@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import Iterator
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, connection, connections, transaction
+from django.db import InterfaceError, OperationalError, connections, transaction
 from django.db.backends.signals import connection_created
 from rest_framework.request import Request
 from rest_framework.response import Response

@@ -4,7 +4,8 @@ The module copies its test database (a published release, a research client) int
 PostgreSQL cluster of its own and serves it with gunicorn; the machine's server is never touched.
 A client walks the release page by page; between two pages the cluster stops (immediate
 shutdown: every connection dies). While it is down data requests answer 503 ``unavailable``
-with Retry-After and no data; once it is back the walk resumes with the cursor it held, and every row comes exactly once.
+with Retry-After and no data; once it is back the walk resumes with the cursor it held, and
+every row comes exactly once.
 """
 
 from __future__ import annotations
