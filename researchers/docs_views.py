@@ -121,7 +121,14 @@ def codebook_page(request: HttpRequest, slug: str) -> HttpResponse:
                 ],
             }
         )
-    generalized = [f for f in fields if "k-anonymity" in f.get("description", "") or f["name"].endswith("_granularity")]
+    # The quasi-identifiers with the precision this release kept, the sensitive attributes (docs/privacy.md),
+    # and any field whose
+    # description says how it is generalized (codebooks from before one precision per field).
+    generalized = [
+        f
+        for f in fields
+        if f.get("quasi_identifier") or f.get("sensitive") or "k-anonymity" in f.get("description", "") or f["name"].endswith("_granularity")
+    ]
     context = {
         "dataset": dataset,
         "fields": fields,
