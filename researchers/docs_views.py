@@ -127,7 +127,10 @@ def codebook_page(request: HttpRequest, slug: str) -> HttpResponse:
     generalized = [
         f
         for f in fields
-        if f.get("quasi_identifier") or f.get("sensitive") or "k-anonymity" in f.get("description", "") or f["name"].endswith("_granularity")
+        if f.get("quasi_identifier")
+        or f.get("sensitive")
+        or "k-anonymity" in f.get("description", "")
+        or f["name"].endswith("_granularity")
     ]
     context = {
         "dataset": dataset,

@@ -51,7 +51,7 @@ def test_the_codebook_page_lists_fields_values_regions_buckets_and_generalizatio
     # How each quasi-identifier is generalized: the precision this release kept, from its codebook.
     precision = release.anonymization["precision"]
     for name in ("decided_on", "country", "policy"):
-        assert f'<code>{name}</code></a>: released at precision <code>{precision[name]}</code>' in html
+        assert f"<code>{name}</code></a>: released at precision <code>{precision[name]}</code>" in html
     assert "<code>day</code> → <code>week</code> → <code>month</code>" in html
     assert country_names()["US"] in html
 
