@@ -5,7 +5,7 @@
   :mod:`moderation_data.query.crosswalk`).
 * ``/portal/docs/codebook/<slug>``: a dataset's codebook for humans, read from its newest published
   release (so it shows what the data really holds): fields, types, allowed values with labels, the
-  countries behind each region code, bucket ranges and how dates are generalized.
+  countries behind each region code, bucket ranges and the precision the release kept for each quasi-identifier.
 * ``/portal/releases/<slug>/<version>``: a release's persistent page (its citation URL), with the
   citation as text, BibTeX and RIS.
 """
