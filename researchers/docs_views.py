@@ -5,7 +5,7 @@
   :mod:`moderation_data.query.crosswalk`).
 * ``/portal/docs/codebook/<slug>``: a dataset's codebook for humans, read from its newest published
   release (so it shows what the data really holds): fields, types, allowed values with labels, the
-  countries behind each region code, bucket ranges and how dates are generalized.
+  countries behind each region code, bucket ranges and the precision the release kept for each quasi-identifier.
 * ``/portal/releases/<slug>/<version>``: a release's persistent page (its citation URL), with the
   citation as text, BibTeX and RIS.
 """
@@ -121,7 +121,17 @@ def codebook_page(request: HttpRequest, slug: str) -> HttpResponse:
                 ],
             }
         )
-    generalized = [f for f in fields if "k-anonymity" in f.get("description", "") or f["name"].endswith("_granularity")]
+    # The quasi-identifiers with the precision this release kept, the sensitive attributes (docs/privacy.md),
+    # and any field whose
+    # description says how it is generalized (codebooks from before one precision per field).
+    generalized = [
+        f
+        for f in fields
+        if f.get("quasi_identifier")
+        or f.get("sensitive")
+        or "k-anonymity" in f.get("description", "")
+        or f["name"].endswith("_granularity")
+    ]
     context = {
         "dataset": dataset,
         "fields": fields,

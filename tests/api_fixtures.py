@@ -35,15 +35,23 @@ class ResearchClient:
         )
 
 
-def build_published_release(*, rows: int = RELEASE_ROWS, seed: int = 11, version: str | None = None):
+def build_published_release(
+    *, rows: int = RELEASE_ROWS, seed: int = 11, version: str | None = None, days: int | None = None, **period
+):
+    """Demo data (``rows`` over ``days`` days from 2025-01-01), then a published release of it.
+
+    Releases of a dataset cover disjoint periods (docs/privacy.md): by default the release starts the
+    day after the previous published one ends, so a second release needs data after that (``days``)
+    or an explicit ``period_start``/``period_end``.
+    """
     from moderation_data.catalog.models import Dataset
     from moderation_data.ingest.demo import generate_demo_data
     from moderation_data.releases.services import build_release, start_release
     from tests.researchers.factories import ensure_datasets
 
     ensure_datasets()  # a transactional test's flush removes the migration-made catalog
-    generate_demo_data(rows=rows, seed=seed)
-    release = start_release(Dataset.objects.get(slug="moderation-decisions"), version=version)
+    generate_demo_data(rows=rows, seed=seed, days=days)
+    release = start_release(Dataset.objects.get(slug="moderation-decisions"), version=version, **period)
     return build_release(release.pk, publish=True)
 
 

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from moderation_data.catalog import generalization
 from moderation_data.catalog.codebook import codebook_for
 from moderation_data.catalog.enums import ENUMS_PATH, POLICY_TO_DSA, Category, Keyword, Policy
 from moderation_data.releases.selectors import codebook_fields, iter_release_rows
@@ -39,7 +40,9 @@ def test_enum_values_are_the_dsa_keys_with_their_labels():
     dsa = json.loads(ENUMS_PATH.read_text())
     fields = {f["name"]: f for f in codebook_for("moderation-decisions")}
     visibility = {v["value"]: v["label"] for v in fields["decision_visibility"]["values"]}
-    assert visibility == dsa["v2"]["DECISION_VISIBILITIES"]
+    # The DSA keys with their labels, then the groups a generalized release carries (docs/privacy.md).
+    assert visibility == dsa["v2"]["DECISION_VISIBILITIES"] | generalization.VISIBILITY_GROUP_LABELS
+    assert not set(generalization.VISIBILITY_GROUP_LABELS) & set(dsa["v2"]["DECISION_VISIBILITIES"])
     categories = {v["value"] for v in fields["category"]["values"]}
     assert categories == set(dsa["v2"]["STATEMENT_CATEGORIES"]) | set(
         dsa["v1_before_2025-07-01"]["STATEMENT_CATEGORIES"]

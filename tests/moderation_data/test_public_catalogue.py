@@ -3,6 +3,7 @@ JSON-LD that expands offline and passes the DCAT-AP shapes we can check without 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import uuid
 from pathlib import Path
@@ -50,12 +51,19 @@ def graph_of(document: dict) -> Graph:
 @pytest.fixture
 def world(shared_release):
     """The shared published release (v1), a newer one withdrawn, one built but never published, and raw
-    decisions that no release contains."""
+    decisions that no release contains.
+
+    Releases cover disjoint periods (docs/privacy.md): the shared release holds the first four weeks of
+    2025, the withdrawn one the next four, the unpublished one the four after."""
     dataset = Dataset.objects.get(slug="moderation-decisions")
-    generate_demo_data(rows=1200, seed=5)
-    withdrawn = build_published_release(rows=0, version="2099.01.01")  # the raw tier made above
+    generate_demo_data(rows=1800, seed=5, days=84)
+    after_shared = shared_release.period_end + dt.timedelta(days=1)
+    withdrawn = build_published_release(  # the raw tier made above
+        rows=0, version="2099.01.01", period_end=after_shared + dt.timedelta(days=27)
+    )
     withdraw_release(withdrawn, reason="test")
     unpublished = build_release(start_release(dataset, version="2099.02.01").pk, publish=False)
+    assert unpublished.period_start == withdrawn.period_end + dt.timedelta(days=1)
     generate_demo_data(rows=300, seed=6)  # raw only, in no release
     return {"published": shared_release, "withdrawn": withdrawn, "unpublished": unpublished}
 
@@ -124,8 +132,9 @@ def test_a_dataset_is_described_with_its_codebook_periods_modalities_and_privacy
 
 
 def test_a_later_release_carries_a_change_log_against_the_previous_published_one(client, shared_release):
-    generate_demo_data(rows=2000, seed=21)
+    generate_demo_data(rows=2000, seed=21, days=56)  # four weeks after the shared release's
     newer = build_published_release(rows=0, version="2099.03.01")
+    assert newer.period_start == shared_release.period_end + dt.timedelta(days=1)
     decisions = next(d for d in get(client).json()["datasets"] if d["slug"] == "moderation-decisions")
     assert [r["version"] for r in decisions["releases"]] == [newer.version, shared_release.version]
     log = decisions["releases"][0]["change_log"]

@@ -28,9 +28,12 @@ def citing(settings):
 
 
 def built_release(version: str) -> Release:
-    """A release built (not yet published) inside the test's transaction."""
+    """A release built (not yet published) inside the test's transaction.
+
+    Its data spans eight weeks: releases cover disjoint periods (docs/privacy.md), so when the module's
+    shared release (the first four weeks) exists, this one takes the next four."""
     ensure_datasets()
-    generate_demo_data(rows=400, seed=5)
+    generate_demo_data(rows=800, seed=5, days=56)
     release = start_release(Dataset.objects.get(slug="moderation-decisions"), version=version)
     build(release)
     release.refresh_from_db()

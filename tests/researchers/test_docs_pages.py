@@ -43,12 +43,16 @@ def test_the_codebook_page_lists_fields_values_regions_buckets_and_generalizatio
     assert page.status_code == 200
     html = page.content.decode()
     assert release.version in html
-    for field in ("decided_on", "country", "views_before_action", "decided_on_granularity", "policy"):
+    for field in ("decided_on", "country", "views_before_action", "policy"):
         assert f'id="field-{field}"' in html
     assert "violent_extremism" in html and "Violent extremism" in html  # values with labels
     assert "EU_WEST" in html and "DE (Germany)" in html  # which countries a region code stands for
     assert "1,001 to 10,000 views" in html and "1001 to 10000" in html  # bucket ranges
-    assert "generalized to the ISO week" in html  # how dates are generalized, from the codebook
+    # How each quasi-identifier is generalized: the precision this release kept, from its codebook.
+    precision = release.anonymization["precision"]
+    for name in ("decided_on", "country", "policy"):
+        assert f"<code>{name}</code></a>: released at precision <code>{precision[name]}</code>" in html
+    assert "<code>day</code> → <code>week</code> → <code>month</code>" in html
     assert country_names()["US"] in html
 
 

@@ -135,6 +135,7 @@ def test_two_concurrent_runs_send_each_reminder_once(staff, mailoutbox):
 def test_the_daily_beat_schedule_runs_the_reminder_task_by_its_explicit_name():
     schedule = app.conf.beat_schedule["remind-amendment-deadlines-daily"]
     assert schedule["task"] == "researchers.remind_amendment_deadlines"
+    app.loader.import_default_modules()  # what `celery worker` and `celery beat` do at start: autodiscovery
     assert "researchers.remind_amendment_deadlines" in app.tasks
 
 

@@ -4,7 +4,6 @@ can re-check both from the zip alone, and it holds no secret or token."""
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import io
 import itertools
@@ -19,6 +18,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from moderation_data.exports.services import export_storage
+from moderation_data.query.records import _bucket_end
 from platform_api.models import AccessEvent
 from researchers import evidence
 from researchers import services as vetting
@@ -59,9 +59,16 @@ def unzip(content: bytes) -> dict[str, bytes]:
 
 def active(release, export_worker) -> dict:
     """A DSC grant that read records, was refused once, exported a period-limited file, rotated its secret."""
-    span = (release.period_end - release.period_start).days
-    start = release.period_start + dt.timedelta(days=span // 3)
-    researcher = dsc_research_client(data_from=start, data_until=release.period_end, quotas=GENEROUS)
+    # The limits follow the buckets of the release's decided_on precision (one per release, docs/privacy.md):
+    # from a bucket's first day (a later one when the release has several) to the end of the last bucket, so
+    # the rows from there on lie wholly within the limits and the export holds them.
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT DISTINCT decided_on FROM {release.rows_table} ORDER BY 1")
+        buckets = [day for (day,) in cursor.fetchall()]
+    precision = next(f for f in release.codebook if f["name"] == "decided_on").get("precision", "day")
+    start = buckets[len(buckets) // 3]
+    until = max(release.period_end, _bucket_end(buckets[-1], precision))
+    researcher = dsc_research_client(data_from=start, data_until=until, quotas=GENEROUS)
     other = make_research_client()  # another grant's events interleave in the chain
     researcher.post(RECORDS, {"page_size": 50})
     other.post(RECORDS, {"page_size": 5})
