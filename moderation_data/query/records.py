@@ -88,7 +88,8 @@ def build_query(
         else ql.parse_body_query(body_query, visible, codebook_ref=where)
     )
     selected = ql.parse_fields(requested_fields, visible, default=list(visible))
-    node = within_period(node, fields, grant, precisions(release).get("decided_on", "day"))
+    precision = precisions(release).get("decided_on", "day")
+    node = within_period(node, fields, grant, precision, period_end=release.period_end)
     fingerprint = ql.query_fingerprint(node, {"fields": selected})
     return RecordsQuery(
         release=release,
@@ -106,9 +107,16 @@ def fields_within(fields: dict[str, ql.Field], grant) -> dict[str, ql.Field]:
     return {name: field for name, field in fields.items() if name in allowed} if allowed else fields
 
 
-def within_period(node: ql.Node, fields: dict[str, ql.Field], grant, precision: str = "day") -> ql.Node:
-    """``node`` narrowed to the rows within the grant's data period, if it has one."""
-    period = _period_node(fields, getattr(grant, "data_from", None), getattr(grant, "data_until", None), precision)
+def within_period(
+    node: ql.Node, fields: dict[str, ql.Field], grant, precision: str = "day", *, period_end: dt.date | None = None
+) -> ql.Node:
+    """``node`` narrowed to the rows within the grant's data period, if it has one.
+
+    ``period_end`` is the release's last day: a bucket holds no decision after it.
+    """
+    period = _period_node(
+        fields, getattr(grant, "data_from", None), getattr(grant, "data_until", None), precision, period_end
+    )
     return node if period is None else ql.Group(and_=(node, period))
 
 
@@ -136,7 +144,7 @@ def _bucket_end(day: dt.date, precision: str) -> dt.date:
 
 
 def _period_node(fields: dict[str, ql.Field], start: dt.date | None, end: dt.date | None,
-                 precision: str = "day") -> ql.Node | None:  # fmt: skip
+                 precision: str = "day", period_end: dt.date | None = None) -> ql.Node | None:  # fmt: skip
     """Rows whose decision day lies within [start, end], wholly: a row whose decided_on is a week,
     month, quarter or year matches only if that whole bucket does (a limit is never exceeded by rounding)."""
     if "decided_on" not in fields or (start is None and end is None):
@@ -145,8 +153,12 @@ def _period_node(fields: dict[str, ql.Field], start: dt.date | None, end: dt.dat
     if start is not None:  # a bucket is named by its first day (clamped to the release's period start)
         clauses.append(ql.Condition("GTE", "decided_on", (start,)))
     if end is not None:
-        # rows of the bucket holding ``end`` match only if that bucket ends by ``end``
-        last = end if _bucket_end(end, precision) == end else _bucket_start(end, precision) - dt.timedelta(days=1)
+        # rows of the bucket holding ``end`` match only if that bucket ends by ``end`` (a bucket ends
+        # at the latest on the release's last day: it holds no decision after it)
+        bucket_end = _bucket_end(end, precision)
+        if period_end is not None:
+            bucket_end = min(bucket_end, period_end)
+        last = end if bucket_end <= end else _bucket_start(end, precision) - dt.timedelta(days=1)
         clauses.append(ql.Condition("LTE", "decided_on", (last,)))
     return ql.Group(and_=tuple(clauses))
 

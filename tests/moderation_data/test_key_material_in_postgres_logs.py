@@ -131,9 +131,7 @@ def sample_activity_while_blocked(url: str, requester: threading.Thread, found: 
                 return
 
 
-def test_no_key_pad_or_derived_key_reaches_the_statement_log_or_pg_stat_activity(
-    statement_log, shared_release, settings
-):
+def test_no_key_pad_or_derived_key_reaches_the_statement_log_or_pg_stat_activity(statement_log, settings):
     use_private_export_dir(settings)
     marker = f"statement-log-marker-{uuid.uuid4().hex}"
     decoy_key = os.urandom(32)

@@ -82,7 +82,9 @@ schema = load_schema()
 @schema.parametrize()
 @settings(suppress_health_check=list(HealthCheck), deadline=None, derandomize=True)
 def test_every_documented_operation_survives_fuzzing_without_server_errors_or_schema_violations(case, token):
-    response = case.call_and_validate(headers={"Authorization": f"Bearer {token}"})
+    # Identity bodies: Schemathesis sends requests' default Accept-Encoding (gzip, ...) to the WSGI app
+    # but its WSGI transport does not decode what it gets back (compression: tests/api/test_compression*).
+    response = case.call_and_validate(headers={"Authorization": f"Bearer {token}", "Accept-Encoding": "identity"})
     CASES[f"{case.operation.method.upper()} {case.operation.path}"] += 1
     STATUSES[response.status_code] += 1
     assert response.status_code < 500
