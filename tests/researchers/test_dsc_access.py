@@ -72,14 +72,6 @@ def test_records_never_include_a_row_outside_the_requested_period_whatever_the_q
     assert page["data"] == []
 
 
-def test_a_grant_for_the_whole_release_period_reads_every_row_even_when_its_last_bucket_is_cut_short(release):
-    # The release's last date bucket ends on its last day (it holds no later decision), not at the bucket's end.
-    researcher = dsc_research_client(data_from=release.period_start, data_until=release.period_end, quotas=GENEROUS)
-    assert researcher.post(COUNT, {}).json()["count"] == release.row_count
-    page = researcher.post(RECORDS, {"page_size": 20, "fields": ["decided_on"]}).json()
-    assert len(page["data"]) == 20
-
-
 def test_fields_outside_the_request_can_be_neither_read_nor_filtered(release):
     researcher = dsc_research_client(fields_requested=["decided_on", "policy", "country"])
     default = researcher.post(RECORDS, {"page_size": 5}).json()["data"]
