@@ -431,8 +431,31 @@ def _maps(cursor, ctx: Context, levels: dict[str, int], local_levels: dict[str, 
         cursor.execute(f"ANALYZE rb_m{i}")
 
 
+class _HashJoins:
+    """Within the block, no nested-loop joins: the work tables' joins and row-value ``IN`` match on up to
+    20 columns, which the planner estimates at one row (independent selectivities multiplied), so it
+    would otherwise loop over millions of rows per row. Every statement here is bulk: hash joins win."""
+
+    def __init__(self, cursor) -> None:
+        self.cursor = cursor
+
+    def __enter__(self) -> None:
+        self.cursor.execute("SELECT current_setting('enable_nestloop')")
+        self.previous = self.cursor.fetchone()[0]
+        self.cursor.execute("SET LOCAL enable_nestloop = off")
+
+    def __exit__(self, *exc) -> None:
+        if exc[0] is None:
+            self.cursor.execute("SELECT set_config('enable_nestloop', %s, true)", [self.previous])
+
+
 def apply(cursor, ctx: Context, k: int, levels: dict[str, int], prior_sql: str) -> dict:
     """rb_assign(raw_pk, acct, q_<field>…, withheld flags, country_level, language_level, account_type_level)."""
+    with _HashJoins(cursor):
+        return _apply(cursor, ctx, k, levels, prior_sql)
+
+
+def _apply(cursor, ctx: Context, k: int, levels: dict[str, int], prior_sql: str) -> dict:
     account_level_levels = {name: list(range(levels[name], len(BY_NAME[name].levels))) for name in ACCOUNT_LEVEL}
     account_level_levels["country"] = list(range(len(BY_NAME["country"].levels)))
     account_level_levels["content_language"] = list(range(len(BY_NAME["content_language"].levels)))
@@ -453,6 +476,7 @@ def apply(cursor, ctx: Context, k: int, levels: dict[str, int], prior_sql: str) 
                    p.min_country, p.min_content_language, p.min_account_type, (p.acct IS NOT NULL) AS seen
               FROM rb_src s LEFT JOIN rb_prior p ON p.acct = s.acct"""  # noqa: S608
     )
+    cursor.execute("ANALYZE rb_lv")
     _generalized(cursor, levels, recode=False)
     # Local recoding: an account with a row in a class under k and an exact country gets its region
     # (and its scopes), on all its rows: one precision per account, so its rows cannot refine each other.
@@ -469,6 +493,7 @@ def apply(cursor, ctx: Context, k: int, levels: dict[str, int], prior_sql: str) 
     # (an account's finest account-level values known from them), until both hold.
     cursor.execute("DROP TABLE IF EXISTS rb_assign")
     cursor.execute("CREATE TEMP TABLE rb_assign ON COMMIT DROP AS SELECT * FROM rb_gen")
+    cursor.execute("ANALYZE rb_assign")
     union_suppressed = 0
     for _ in range(10):
         cursor.execute(
@@ -629,6 +654,11 @@ def _share(part: int, whole: int) -> float:
 
 def privacy_report(cursor, table: str, *, k: int, ctx: Context, levels: dict[str, int], stats: dict) -> dict:
     """Measure the built release: k, TDB linkage, certain sensitive attributes, trajectory unicity, precision."""
+    with _HashJoins(cursor):
+        return _privacy_report(cursor, table, k=k, ctx=ctx, levels=levels, stats=stats)
+
+
+def _privacy_report(cursor, table: str, *, k: int, ctx: Context, levels: dict[str, int], stats: dict) -> dict:
     qi = ", ".join(h.name for h in HIERARCHIES)
     unit = "coalesce(account_id, 'decision:' || decision_id)"
     cursor.execute(
