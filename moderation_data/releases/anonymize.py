@@ -236,6 +236,8 @@ class Search:
     suppressed_share: float
     evaluations: int
     rows: int
+    # each field's raw values in the period (as in rb_src): the maps need no second scan for them
+    domains: dict[str, list[str]] = dataclasses.field(default_factory=dict)
 
 
 def _raw(value: str) -> str | None:
@@ -395,26 +397,39 @@ def search(cursor, ctx: Context, k: int, prior_sql: str, max_suppression: float 
         if not taken:
             break
     levels["territorial_scope"] = levels["country"]
+    domains = {h.name: [NULL if v is None else v for v in codes[h.name][0]] for h in LOADED}
     return Search(levels=levels, suppressed_share=current / ev.n if ev.n else 0.0, evaluations=ev.evaluations,
-                  rows=ev.n)  # fmt: skip
+                  rows=ev.n, domains=domains)  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------
 # Step 3: exact application in SQL
 
 
-def _maps(cursor, ctx: Context, levels: dict[str, int], local_levels: dict[str, list[int]]) -> None:
-    """rb_map(field, level, raw, out): each raw value of the period at the levels in use."""
+def _maps(
+    cursor, ctx: Context, levels: dict[str, int], local_levels: dict[str, list[int]], domains: dict[str, list[str]]
+) -> set[tuple[str, int]]:
+    """rb_map(field, level, raw, out): each raw value of the period at the levels in use.
+
+    Returns the (field, level) pairs where every value reads as itself (no join needed)."""
     cursor.execute("DROP TABLE IF EXISTS rb_map")
     cursor.execute("CREATE TEMP TABLE rb_map (field text, level int, raw text, out text) ON COMMIT DROP")
     rows = []
+    identity = set()
     for h in HIERARCHIES:
-        cursor.execute(f"SELECT DISTINCT {_col(h.name)} FROM rb_src")  # noqa: S608
-        domain = [r[0] for r in cursor.fetchall()]
+        domain = domains.get(h.name)
+        if domain is None:
+            cursor.execute(f"SELECT DISTINCT {_col(h.name)} FROM rb_src")  # noqa: S608
+            domain = [r[0] for r in cursor.fetchall()]
         for level in sorted({levels[h.name], *local_levels.get(h.name, [])}):
+            same = True
             for value in domain:
                 out = h.generalize(_raw(value), level, ctx)
-                rows.append((h.name, level, value, NULL if out is None else out))
+                out = NULL if out is None else out
+                same = same and out == value
+                rows.append((h.name, level, value, out))
+            if same:
+                identity.add((h.name, level))
     raw = cursor.cursor if hasattr(cursor, "cursor") else cursor
     with raw.copy("COPY rb_map (field, level, raw, out) FROM STDIN") as copy:
         for row in rows:
@@ -429,6 +444,7 @@ def _maps(cursor, ctx: Context, levels: dict[str, int], local_levels: dict[str, 
             [h.name],
         )
         cursor.execute(f"ANALYZE rb_m{i}")
+    return identity
 
 
 class _HashJoins:
@@ -449,19 +465,23 @@ class _HashJoins:
             self.cursor.execute("SELECT set_config('enable_nestloop', %s, true)", [self.previous])
 
 
-def apply(cursor, ctx: Context, k: int, levels: dict[str, int], prior_sql: str) -> dict:
-    """rb_assign(raw_pk, acct, q_<field>…, withheld flags, country_level, language_level, account_type_level)."""
+def apply(
+    cursor, ctx: Context, k: int, levels: dict[str, int], prior_sql: str, domains: dict[str, list[str]] | None = None
+) -> dict:
+    """rb_assign(raw_pk, acct, q_<field>…, withheld flags, country_level, language_level, account_type_level).
+
+    ``domains``: each field's raw values in rb_src (``Search.domains``); read from rb_src when not given."""
     with _HashJoins(cursor):
-        return _apply(cursor, ctx, k, levels, prior_sql)
+        return _apply(cursor, ctx, k, levels, prior_sql, domains or {})
 
 
-def _apply(cursor, ctx: Context, k: int, levels: dict[str, int], prior_sql: str) -> dict:
+def _apply(cursor, ctx: Context, k: int, levels: dict[str, int], prior_sql: str, domains: dict) -> dict:
     account_level_levels = {name: list(range(levels[name], len(BY_NAME[name].levels))) for name in ACCOUNT_LEVEL}
     account_level_levels["country"] = list(range(len(BY_NAME["country"].levels)))
     account_level_levels["content_language"] = list(range(len(BY_NAME["content_language"].levels)))
     account_level_levels["account_type"] = list(range(len(BY_NAME["account_type"].levels)))
     account_level_levels["territorial_scope"] = account_level_levels["country"]
-    _maps(cursor, ctx, levels, account_level_levels)
+    identity = _maps(cursor, ctx, levels, account_level_levels, domains)
     cursor.execute("DROP TABLE IF EXISTS rb_prior")
     cursor.execute(f"CREATE TEMP TABLE rb_prior ON COMMIT DROP AS {prior_sql}")
     cursor.execute("CREATE UNIQUE INDEX ON rb_prior (acct)")
@@ -477,7 +497,7 @@ def _apply(cursor, ctx: Context, k: int, levels: dict[str, int], prior_sql: str)
               FROM rb_src s LEFT JOIN rb_prior p ON p.acct = s.acct"""  # noqa: S608
     )
     cursor.execute("ANALYZE rb_lv")
-    _generalized(cursor, levels, recode=False)
+    _generalized(cursor, levels, identity)
     # Local recoding: an account with a row in a class under k and an exact country gets its region
     # (and its scopes), on all its rows: one precision per account, so its rows cannot refine each other.
     small = _small_classes_sql(k)
@@ -488,7 +508,7 @@ def _apply(cursor, ctx: Context, k: int, levels: dict[str, int], prior_sql: str)
     )
     recoded = cursor.rowcount
     if recoded:
-        _generalized(cursor, levels, recode=True)
+        _generalized(cursor, levels, identity)
     # Suppress what is still under k, on this release alone and joined with earlier releases
     # (an account's finest account-level values known from them), until both hold.
     cursor.execute("DROP TABLE IF EXISTS rb_assign")
@@ -525,7 +545,8 @@ def _out(name: str, level_sql: str, alias: str) -> tuple[str, str]:
     return f"{alias}.out AS {_col(name)}", join
 
 
-def _generalized(cursor, levels: dict[str, int], *, recode: bool) -> None:
+def _generalized(cursor, levels: dict[str, int], identity: set[tuple[str, int]]) -> None:
+    """rb_gen: rb_lv with every QI at its precision; a field whose values all read as themselves is not joined."""
     selects, joins = [], []
     for i, h in enumerate(HIERARCHIES):
         if h.name in ACCOUNT_LEVEL:
@@ -534,6 +555,9 @@ def _generalized(cursor, levels: dict[str, int], *, recode: bool) -> None:
             level_sql = "l.lv_country"
         else:
             level_sql = str(int(levels[h.name]))
+            if (h.name, int(levels[h.name])) in identity:
+                selects.append(f"l.{_col(h.name)}")
+                continue
         select, join = _out(h.name, level_sql, f"m{i}")
         selects.append(select)
         joins.append(join)
@@ -546,6 +570,10 @@ def _generalized(cursor, levels: dict[str, int], *, recode: bool) -> None:
                    {", ".join(selects)}
               FROM rb_lv l {" ".join(joins)}"""  # noqa: S608
     )
+    generalized = cursor.rowcount
+    cursor.execute("SELECT count(*) FROM rb_lv")
+    if generalized != cursor.fetchone()[0]:  # a raw value missing from the maps would drop its rows silently
+        raise RuntimeError("generalization lost rows: a raw value has no map entry")
     cursor.execute("ANALYZE rb_gen")
 
 
@@ -599,36 +627,39 @@ def _suppress_union_small(cursor, k: int) -> int:
 
 
 def _withhold_certain_sensitive(cursor) -> dict:
-    """NULL a sensitive attribute in every class whose accounts all share one non-default value."""
+    """NULL a sensitive attribute in every class whose accounts all share one non-default value.
+
+    One hash aggregate per class (no DISTINCT, so no sort of a million rows on 20 text columns) and
+    one hash join back to the rows, rebuilding ``rb_assign`` with the flags (no per-flag UPDATE)."""
     columns = ", ".join(_col(h.name) for h in HIERARCHIES)
     checks = {
         "reported_to_law_enforcement": "bool_and(coalesce(s_rle, false))",
         "off_platform_behavior_considered": "bool_and(coalesce(s_off, false))",
         "appealed": "bool_and(s_appealed)",
-        "appeal_outcome": "count(DISTINCT coalesce(s_outcome, '')) = 1 AND bool_and(s_outcome IS NOT NULL)",
+        # one distinct outcome, and every row has one: min = max over the non-null values
+        "appeal_outcome": "min(s_outcome) = max(s_outcome) AND bool_and(s_outcome IS NOT NULL)",
         "reinstated": "bool_and(s_reinstated)",
     }
-    cursor.execute(
-        "ALTER TABLE rb_assign ADD COLUMN w_rle boolean DEFAULT false, ADD COLUMN w_off boolean DEFAULT false,"
-        " ADD COLUMN w_appealed boolean DEFAULT false, ADD COLUMN w_outcome boolean DEFAULT false,"
-        " ADD COLUMN w_reinstated boolean DEFAULT false"
-    )
     flags = dict(zip(SENSITIVE, ["w_rle", "w_off", "w_appealed", "w_outcome", "w_reinstated"], strict=True))
     cursor.execute("DROP TABLE IF EXISTS rb_certain")
     cursor.execute(
         f"""CREATE TEMP TABLE rb_certain ON COMMIT DROP AS
-            SELECT {columns}, {", ".join(f"{expr} AS {flags[name]}" for name, expr in checks.items())}
+            SELECT {columns}, {", ".join(f"coalesce({expr}, false) AS {flags[name]}" for name, expr in checks.items())}
               FROM rb_assign GROUP BY {columns}"""  # noqa: S608
     )
-    withheld = {}
-    for name, flag in flags.items():
-        cursor.execute(
-            f"""UPDATE rb_assign a SET {flag} = true FROM rb_certain c
-                 WHERE c.{flag} AND ({", ".join(f"a.{_col(h.name)}" for h in HIERARCHIES)})
-                       = ({", ".join(f"c.{_col(h.name)}" for h in HIERARCHIES)})"""  # noqa: S608
-        )
-        withheld[name] = cursor.rowcount
-    return withheld
+    cursor.execute("ANALYZE rb_certain")
+    cursor.execute("DROP TABLE IF EXISTS rb_flagged")
+    cursor.execute(
+        f"""CREATE TEMP TABLE rb_flagged ON COMMIT DROP AS
+            SELECT a.*, {", ".join(f"c.{flag}" for flag in flags.values())}
+              FROM rb_assign a JOIN rb_certain c USING ({columns})"""  # noqa: S608
+    )
+    cursor.execute("DROP TABLE rb_assign")
+    cursor.execute("ALTER TABLE rb_flagged RENAME TO rb_assign")
+    cursor.execute(
+        f"SELECT {', '.join(f'count(*) FILTER (WHERE {flag})' for flag in flags.values())} FROM rb_assign"  # noqa: S608
+    )
+    return dict(zip(flags, cursor.fetchone(), strict=True))
 
 
 def prior_sql(release_ids: list[int]) -> str:
