@@ -74,6 +74,8 @@ class Hierarchy:
 class Context:
     period_start: dt.date
     period_end: dt.date
+    # each field's raw values in rb_src, filled by ``search`` for ``apply`` (saves a scan per field)
+    domains: dict[str, list[str]] = dataclasses.field(default_factory=dict, compare=False, hash=False)
 
 
 def _date_bucket(value: str | None, level: int, ctx: Context) -> str | None:
@@ -236,8 +238,6 @@ class Search:
     suppressed_share: float
     evaluations: int
     rows: int
-    # each field's raw values in the period (as in rb_src): the maps need no second scan for them
-    domains: dict[str, list[str]] = dataclasses.field(default_factory=dict)
 
 
 def _raw(value: str) -> str | None:
@@ -397,9 +397,9 @@ def search(cursor, ctx: Context, k: int, prior_sql: str, max_suppression: float 
         if not taken:
             break
     levels["territorial_scope"] = levels["country"]
-    domains = {h.name: [NULL if v is None else v for v in codes[h.name][0]] for h in LOADED}
+    ctx.domains.update({h.name: [NULL if v is None else v for v in codes[h.name][0]] for h in LOADED})
     return Search(levels=levels, suppressed_share=current / ev.n if ev.n else 0.0, evaluations=ev.evaluations,
-                  rows=ev.n, domains=domains)  # fmt: skip
+                  rows=ev.n)  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------
@@ -465,14 +465,10 @@ class _HashJoins:
             self.cursor.execute("SELECT set_config('enable_nestloop', %s, true)", [self.previous])
 
 
-def apply(
-    cursor, ctx: Context, k: int, levels: dict[str, int], prior_sql: str, domains: dict[str, list[str]] | None = None
-) -> dict:
-    """rb_assign(raw_pk, acct, q_<field>…, withheld flags, country_level, language_level, account_type_level).
-
-    ``domains``: each field's raw values in rb_src (``Search.domains``); read from rb_src when not given."""
+def apply(cursor, ctx: Context, k: int, levels: dict[str, int], prior_sql: str) -> dict:
+    """rb_assign(raw_pk, acct, q_<field>…, withheld flags, country_level, language_level, account_type_level)."""
     with _HashJoins(cursor):
-        return _apply(cursor, ctx, k, levels, prior_sql, domains or {})
+        return _apply(cursor, ctx, k, levels, prior_sql, ctx.domains)
 
 
 def _apply(cursor, ctx: Context, k: int, levels: dict[str, int], prior_sql: str, domains: dict) -> dict:

@@ -236,7 +236,7 @@ def _build_rows(cursor, release: Release, stages: _Stages, start: dt.date | None
     prior = anonymize.prior_sql(earlier)
     found = anonymize.search(cursor, ctx, k, prior)
     stages.done("lattice search (one precision per field)")
-    stats = anonymize.apply(cursor, ctx, k, found.levels, prior, found.domains)
+    stats = anonymize.apply(cursor, ctx, k, found.levels, prior)
     stages.done("k-anonymity applied (local recoding, suppression, sensitive attributes)")
     table = rows_table_name(release.pk)
     # A table of this name can only be a leftover of a discarded database state (ids are never reused).
