@@ -513,7 +513,8 @@ def _apply(cursor, ctx: Context, k: int, levels: dict[str, int], prior_sql: str,
     union_suppressed = 0
     for _ in range(10):
         cursor.execute(
-            f"DELETE FROM rb_assign WHERE raw_pk IN ({_small_class_rows_sql(k, 'rb_assign')})"  # noqa: S608
+            f"""DELETE FROM rb_assign WHERE ({", ".join(_col(h.name) for h in HIERARCHIES)})
+                  IN ({_small_classes_sql(k, "rb_assign")})"""  # noqa: S608
         )
         removed = _suppress_union_small(cursor, k)
         union_suppressed += removed
@@ -580,19 +581,6 @@ def _small_classes_sql(k: int, table: str = "rb_gen") -> str:
     )
 
 
-def _small_class_rows_sql(k: int, table: str) -> str:
-    """raw_pk of the rows in classes under k distinct accounts: one sort (byte order), no join on 20 columns.
-
-    Distinct accounts of a class = the highest dense rank of the account within it."""
-    columns = ", ".join(_col(h.name) for h in HIERARCHIES)
-    partition = ", ".join(f'{_col(h.name)} COLLATE "C"' for h in HIERARCHIES)
-    return (
-        f"SELECT raw_pk FROM (SELECT raw_pk, max(r) OVER (PARTITION BY {partition}) AS n FROM ("  # noqa: S608
-        f"SELECT raw_pk, {columns}, dense_rank() OVER (PARTITION BY {partition} ORDER BY acct) AS r"
-        f" FROM {table}) ranked) counted WHERE n < {int(k)}"
-    )
-
-
 def _build_union(cursor) -> bool:
     """rb_union: kept rows with each seen account's finest earlier account-level values; False if none is seen."""
     cursor.execute("SELECT count(*) FROM rb_assign WHERE seen")
@@ -637,30 +625,43 @@ def _suppress_union_small(cursor, k: int) -> int:
 def _withhold_certain_sensitive(cursor) -> dict:
     """NULL a sensitive attribute in every class whose accounts all share one non-default value.
 
-    Window aggregates over the class (one sort, on byte order), rebuilding ``rb_assign`` with the
-    flags: no count(DISTINCT), no join back on 20 columns, no per-flag UPDATE."""
-    partition = ", ".join(f'{_col(h.name)} COLLATE "C"' for h in HIERARCHIES)
+    One hash aggregate per class (no count(DISTINCT), which would sort a million rows on 20 columns);
+    only the classes with a certain attribute (few) are joined back to flag their rows."""
+    columns = ", ".join(_col(h.name) for h in HIERARCHIES)
     checks = {
-        "reported_to_law_enforcement": "bool_and(coalesce(s_rle, false)) OVER w",
-        "off_platform_behavior_considered": "bool_and(coalesce(s_off, false)) OVER w",
-        "appealed": "bool_and(s_appealed) OVER w",
+        "reported_to_law_enforcement": "bool_and(coalesce(s_rle, false))",
+        "off_platform_behavior_considered": "bool_and(coalesce(s_off, false))",
+        "appealed": "bool_and(s_appealed)",
         # one distinct outcome, and every row has one: min = max over the non-null values
-        "appeal_outcome": "min(s_outcome) OVER w = max(s_outcome) OVER w AND bool_and(s_outcome IS NOT NULL) OVER w",
-        "reinstated": "bool_and(s_reinstated) OVER w",
+        "appeal_outcome": "min(s_outcome) = max(s_outcome) AND bool_and(s_outcome IS NOT NULL)",
+        "reinstated": "bool_and(s_reinstated)",
     }
     flags = dict(zip(SENSITIVE, ["w_rle", "w_off", "w_appealed", "w_outcome", "w_reinstated"], strict=True))
-    cursor.execute("DROP TABLE IF EXISTS rb_flagged")
     cursor.execute(
-        f"""CREATE TEMP TABLE rb_flagged ON COMMIT DROP AS
-            SELECT a.*, {", ".join(f"coalesce({expr}, false) AS {flags[name]}" for name, expr in checks.items())}
-              FROM rb_assign a WINDOW w AS (PARTITION BY {partition})"""  # noqa: S608
+        f"ALTER TABLE rb_assign {', '.join(f'ADD COLUMN {f} boolean DEFAULT false' for f in flags.values())}"
     )
-    cursor.execute("DROP TABLE rb_assign")
-    cursor.execute("ALTER TABLE rb_flagged RENAME TO rb_assign")
+    aggregates = ", ".join(f"coalesce({expr}, false) AS {flags[name]}" for name, expr in checks.items())
+    cursor.execute("DROP TABLE IF EXISTS rb_certain")
     cursor.execute(
-        f"SELECT {', '.join(f'count(*) FILTER (WHERE {flag})' for flag in flags.values())} FROM rb_assign"  # noqa: S608
+        f"""CREATE TEMP TABLE rb_certain ON COMMIT DROP AS
+            SELECT * FROM (SELECT {columns}, count(*) AS rows, {aggregates}
+                             FROM rb_assign GROUP BY {columns}) c
+             WHERE {" OR ".join(flags.values())}"""  # noqa: S608
     )
-    return dict(zip(flags, cursor.fetchone(), strict=True))
+    cursor.execute(
+        f"SELECT {', '.join(f'coalesce(sum(rows) FILTER (WHERE {flag}), 0)::bigint' for flag in flags.values())}"  # noqa: S608
+        " FROM rb_certain"
+    )
+    withheld = dict(zip(flags, cursor.fetchone(), strict=True))
+    if any(withheld.values()):
+        cursor.execute("ANALYZE rb_certain")
+        cursor.execute(
+            f"""UPDATE rb_assign a SET {", ".join(f"{flag} = c.{flag}" for flag in flags.values())}
+                  FROM rb_certain c
+                 WHERE ({", ".join(f"a.{_col(h.name)}" for h in HIERARCHIES)})
+                       = ({", ".join(f"c.{_col(h.name)}" for h in HIERARCHIES)})"""  # noqa: S608
+        )
+    return withheld
 
 
 def prior_sql(release_ids: list[int]) -> str:
