@@ -74,6 +74,8 @@ class Hierarchy:
 class Context:
     period_start: dt.date
     period_end: dt.date
+    # each field's raw values in rb_src, filled by ``search`` for ``apply`` (saves a scan per field)
+    domains: dict[str, list[str]] = dataclasses.field(default_factory=dict, compare=False, hash=False)
 
 
 def _date_bucket(value: str | None, level: int, ctx: Context) -> str | None:
@@ -395,6 +397,7 @@ def search(cursor, ctx: Context, k: int, prior_sql: str, max_suppression: float 
         if not taken:
             break
     levels["territorial_scope"] = levels["country"]
+    ctx.domains.update({h.name: [NULL if v is None else v for v in codes[h.name][0]] for h in LOADED})
     return Search(levels=levels, suppressed_share=current / ev.n if ev.n else 0.0, evaluations=ev.evaluations,
                   rows=ev.n)  # fmt: skip
 
@@ -403,18 +406,30 @@ def search(cursor, ctx: Context, k: int, prior_sql: str, max_suppression: float 
 # Step 3: exact application in SQL
 
 
-def _maps(cursor, ctx: Context, levels: dict[str, int], local_levels: dict[str, list[int]]) -> None:
-    """rb_map(field, level, raw, out): each raw value of the period at the levels in use."""
+def _maps(
+    cursor, ctx: Context, levels: dict[str, int], local_levels: dict[str, list[int]], domains: dict[str, list[str]]
+) -> set[tuple[str, int]]:
+    """rb_map(field, level, raw, out): each raw value of the period at the levels in use.
+
+    Returns the (field, level) pairs where every value reads as itself (no join needed)."""
     cursor.execute("DROP TABLE IF EXISTS rb_map")
     cursor.execute("CREATE TEMP TABLE rb_map (field text, level int, raw text, out text) ON COMMIT DROP")
     rows = []
+    identity = set()
     for h in HIERARCHIES:
-        cursor.execute(f"SELECT DISTINCT {_col(h.name)} FROM rb_src")  # noqa: S608
-        domain = [r[0] for r in cursor.fetchall()]
+        domain = domains.get(h.name)
+        if domain is None:
+            cursor.execute(f"SELECT DISTINCT {_col(h.name)} FROM rb_src")  # noqa: S608
+            domain = [r[0] for r in cursor.fetchall()]
         for level in sorted({levels[h.name], *local_levels.get(h.name, [])}):
+            same = True
             for value in domain:
                 out = h.generalize(_raw(value), level, ctx)
-                rows.append((h.name, level, value, NULL if out is None else out))
+                out = NULL if out is None else out
+                same = same and out == value
+                rows.append((h.name, level, value, out))
+            if same:
+                identity.add((h.name, level))
     raw = cursor.cursor if hasattr(cursor, "cursor") else cursor
     with raw.copy("COPY rb_map (field, level, raw, out) FROM STDIN") as copy:
         for row in rows:
@@ -429,16 +444,40 @@ def _maps(cursor, ctx: Context, levels: dict[str, int], local_levels: dict[str, 
             [h.name],
         )
         cursor.execute(f"ANALYZE rb_m{i}")
+    return identity
+
+
+class _HashJoins:
+    """Within the block, no nested-loop joins: the work tables' joins and row-value ``IN`` match on up to
+    20 columns, which the planner estimates at one row (independent selectivities multiplied), so it
+    would otherwise loop over millions of rows per row. Every statement here is bulk: hash joins win."""
+
+    def __init__(self, cursor) -> None:
+        self.cursor = cursor
+
+    def __enter__(self) -> None:
+        self.cursor.execute("SELECT current_setting('enable_nestloop')")
+        self.previous = self.cursor.fetchone()[0]
+        self.cursor.execute("SET LOCAL enable_nestloop = off")
+
+    def __exit__(self, *exc) -> None:
+        if exc[0] is None:
+            self.cursor.execute("SELECT set_config('enable_nestloop', %s, true)", [self.previous])
 
 
 def apply(cursor, ctx: Context, k: int, levels: dict[str, int], prior_sql: str) -> dict:
     """rb_assign(raw_pk, acct, q_<field>…, withheld flags, country_level, language_level, account_type_level)."""
+    with _HashJoins(cursor):
+        return _apply(cursor, ctx, k, levels, prior_sql, ctx.domains)
+
+
+def _apply(cursor, ctx: Context, k: int, levels: dict[str, int], prior_sql: str, domains: dict) -> dict:
     account_level_levels = {name: list(range(levels[name], len(BY_NAME[name].levels))) for name in ACCOUNT_LEVEL}
     account_level_levels["country"] = list(range(len(BY_NAME["country"].levels)))
     account_level_levels["content_language"] = list(range(len(BY_NAME["content_language"].levels)))
     account_level_levels["account_type"] = list(range(len(BY_NAME["account_type"].levels)))
     account_level_levels["territorial_scope"] = account_level_levels["country"]
-    _maps(cursor, ctx, levels, account_level_levels)
+    identity = _maps(cursor, ctx, levels, account_level_levels, domains)
     cursor.execute("DROP TABLE IF EXISTS rb_prior")
     cursor.execute(f"CREATE TEMP TABLE rb_prior ON COMMIT DROP AS {prior_sql}")
     cursor.execute("CREATE UNIQUE INDEX ON rb_prior (acct)")
@@ -453,7 +492,8 @@ def apply(cursor, ctx: Context, k: int, levels: dict[str, int], prior_sql: str) 
                    p.min_country, p.min_content_language, p.min_account_type, (p.acct IS NOT NULL) AS seen
               FROM rb_src s LEFT JOIN rb_prior p ON p.acct = s.acct"""  # noqa: S608
     )
-    _generalized(cursor, levels, recode=False)
+    cursor.execute("ANALYZE rb_lv")
+    _generalized(cursor, levels, identity)
     # Local recoding: an account with a row in a class under k and an exact country gets its region
     # (and its scopes), on all its rows: one precision per account, so its rows cannot refine each other.
     small = _small_classes_sql(k)
@@ -464,11 +504,12 @@ def apply(cursor, ctx: Context, k: int, levels: dict[str, int], prior_sql: str) 
     )
     recoded = cursor.rowcount
     if recoded:
-        _generalized(cursor, levels, recode=True)
+        _generalized(cursor, levels, identity)
     # Suppress what is still under k, on this release alone and joined with earlier releases
     # (an account's finest account-level values known from them), until both hold.
     cursor.execute("DROP TABLE IF EXISTS rb_assign")
     cursor.execute("CREATE TEMP TABLE rb_assign ON COMMIT DROP AS SELECT * FROM rb_gen")
+    cursor.execute("ANALYZE rb_assign")
     union_suppressed = 0
     for _ in range(10):
         cursor.execute(
@@ -500,7 +541,8 @@ def _out(name: str, level_sql: str, alias: str) -> tuple[str, str]:
     return f"{alias}.out AS {_col(name)}", join
 
 
-def _generalized(cursor, levels: dict[str, int], *, recode: bool) -> None:
+def _generalized(cursor, levels: dict[str, int], identity: set[tuple[str, int]]) -> None:
+    """rb_gen: rb_lv with every QI at its precision; a field whose values all read as themselves is not joined."""
     selects, joins = [], []
     for i, h in enumerate(HIERARCHIES):
         if h.name in ACCOUNT_LEVEL:
@@ -509,6 +551,9 @@ def _generalized(cursor, levels: dict[str, int], *, recode: bool) -> None:
             level_sql = "l.lv_country"
         else:
             level_sql = str(int(levels[h.name]))
+            if (h.name, int(levels[h.name])) in identity:
+                selects.append(f"l.{_col(h.name)}")
+                continue
         select, join = _out(h.name, level_sql, f"m{i}")
         selects.append(select)
         joins.append(join)
@@ -521,6 +566,10 @@ def _generalized(cursor, levels: dict[str, int], *, recode: bool) -> None:
                    {", ".join(selects)}
               FROM rb_lv l {" ".join(joins)}"""  # noqa: S608
     )
+    generalized = cursor.rowcount
+    cursor.execute("SELECT count(*) FROM rb_lv")
+    if generalized != cursor.fetchone()[0]:  # a raw value missing from the maps would drop its rows silently
+        raise RuntimeError("generalization lost rows: a raw value has no map entry")
     cursor.execute("ANALYZE rb_gen")
 
 
@@ -574,35 +623,44 @@ def _suppress_union_small(cursor, k: int) -> int:
 
 
 def _withhold_certain_sensitive(cursor) -> dict:
-    """NULL a sensitive attribute in every class whose accounts all share one non-default value."""
+    """NULL a sensitive attribute in every class whose accounts all share one non-default value.
+
+    One hash aggregate per class (no count(DISTINCT), which would sort a million rows on 20 columns);
+    only the classes with a certain attribute (few) are joined back to flag their rows."""
     columns = ", ".join(_col(h.name) for h in HIERARCHIES)
     checks = {
         "reported_to_law_enforcement": "bool_and(coalesce(s_rle, false))",
         "off_platform_behavior_considered": "bool_and(coalesce(s_off, false))",
         "appealed": "bool_and(s_appealed)",
-        "appeal_outcome": "count(DISTINCT coalesce(s_outcome, '')) = 1 AND bool_and(s_outcome IS NOT NULL)",
+        # one distinct outcome, and every row has one: min = max over the non-null values
+        "appeal_outcome": "min(s_outcome) = max(s_outcome) AND bool_and(s_outcome IS NOT NULL)",
         "reinstated": "bool_and(s_reinstated)",
     }
-    cursor.execute(
-        "ALTER TABLE rb_assign ADD COLUMN w_rle boolean DEFAULT false, ADD COLUMN w_off boolean DEFAULT false,"
-        " ADD COLUMN w_appealed boolean DEFAULT false, ADD COLUMN w_outcome boolean DEFAULT false,"
-        " ADD COLUMN w_reinstated boolean DEFAULT false"
-    )
     flags = dict(zip(SENSITIVE, ["w_rle", "w_off", "w_appealed", "w_outcome", "w_reinstated"], strict=True))
+    cursor.execute(
+        f"ALTER TABLE rb_assign {', '.join(f'ADD COLUMN {f} boolean DEFAULT false' for f in flags.values())}"
+    )
+    aggregates = ", ".join(f"coalesce({expr}, false) AS {flags[name]}" for name, expr in checks.items())
     cursor.execute("DROP TABLE IF EXISTS rb_certain")
     cursor.execute(
         f"""CREATE TEMP TABLE rb_certain ON COMMIT DROP AS
-            SELECT {columns}, {", ".join(f"{expr} AS {flags[name]}" for name, expr in checks.items())}
-              FROM rb_assign GROUP BY {columns}"""  # noqa: S608
+            SELECT * FROM (SELECT {columns}, count(*) AS rows, {aggregates}
+                             FROM rb_assign GROUP BY {columns}) c
+             WHERE {" OR ".join(flags.values())}"""  # noqa: S608
     )
-    withheld = {}
-    for name, flag in flags.items():
+    cursor.execute(
+        f"SELECT {', '.join(f'coalesce(sum(rows) FILTER (WHERE {flag}), 0)::bigint' for flag in flags.values())}"  # noqa: S608
+        " FROM rb_certain"
+    )
+    withheld = dict(zip(flags, cursor.fetchone(), strict=True))
+    if any(withheld.values()):
+        cursor.execute("ANALYZE rb_certain")
         cursor.execute(
-            f"""UPDATE rb_assign a SET {flag} = true FROM rb_certain c
-                 WHERE c.{flag} AND ({", ".join(f"a.{_col(h.name)}" for h in HIERARCHIES)})
+            f"""UPDATE rb_assign a SET {", ".join(f"{flag} = c.{flag}" for flag in flags.values())}
+                  FROM rb_certain c
+                 WHERE ({", ".join(f"a.{_col(h.name)}" for h in HIERARCHIES)})
                        = ({", ".join(f"c.{_col(h.name)}" for h in HIERARCHIES)})"""  # noqa: S608
         )
-        withheld[name] = cursor.rowcount
     return withheld
 
 
@@ -629,20 +687,33 @@ def _share(part: int, whole: int) -> float:
 
 def privacy_report(cursor, table: str, *, k: int, ctx: Context, levels: dict[str, int], stats: dict) -> dict:
     """Measure the built release: k, TDB linkage, certain sensitive attributes, trajectory unicity, precision."""
+    with _HashJoins(cursor):
+        return _privacy_report(cursor, table, k=k, ctx=ctx, levels=levels, stats=stats)
+
+
+def _privacy_report(cursor, table: str, *, k: int, ctx: Context, levels: dict[str, int], stats: dict) -> dict:
     qi = ", ".join(h.name for h in HIERARCHIES)
     unit = "coalesce(account_id, 'decision:' || decision_id)"
+    # Two hash aggregates (per class and account, then per class) instead of count(DISTINCT), which
+    # would sort the million rows on 20 columns: the same exact figures.
     cursor.execute(
         f"""SELECT min(n), count(*), count(*) FILTER (WHERE n < %s),
                    coalesce(sum(rows) FILTER (WHERE n < %s), 0)::bigint,
                    count(*) FILTER (WHERE rle), count(*) FILTER (WHERE off), count(*) FILTER (WHERE appealed),
                    count(*) FILTER (WHERE outcome), count(*) FILTER (WHERE reinstated)
-              FROM (SELECT count(DISTINCT {unit}) AS n, count(*) AS rows,
-                           bool_and(reported_to_law_enforcement IS TRUE) AS rle,
-                           bool_and(off_platform_behavior_considered IS TRUE) AS off,
-                           bool_and(appealed IS TRUE) AS appealed,
-                           count(DISTINCT appeal_outcome) = 1 AND bool_and(appeal_outcome IS NOT NULL) AS outcome,
-                           bool_and(reinstated IS TRUE) AS reinstated
-                      FROM {table} GROUP BY {qi}) c""",  # noqa: S608
+              FROM (SELECT count(*) AS n, sum(rows) AS rows, bool_and(rle) AS rle, bool_and(off) AS off,
+                           bool_and(appealed) AS appealed,
+                           min(o_min) = max(o_max) AND bool_and(o_all) AS outcome,
+                           bool_and(reinstated) AS reinstated
+                      FROM (SELECT {qi}, {unit} AS unit, count(*) AS rows,
+                                   bool_and(reported_to_law_enforcement IS TRUE) AS rle,
+                                   bool_and(off_platform_behavior_considered IS TRUE) AS off,
+                                   bool_and(appealed IS TRUE) AS appealed,
+                                   min(appeal_outcome) AS o_min, max(appeal_outcome) AS o_max,
+                                   bool_and(appeal_outcome IS NOT NULL) AS o_all,
+                                   bool_and(reinstated IS TRUE) AS reinstated
+                              FROM {table} GROUP BY {qi}, unit) per_account
+                     GROUP BY {qi}) c""",  # noqa: S608
         [k, k],
     )
     k_min, classes, small_classes, small_rows, *certain = cursor.fetchone()
@@ -654,8 +725,10 @@ def privacy_report(cursor, table: str, *, k: int, ctx: Context, levels: dict[str
         )
         k_union = min(x for x in (k_min, cursor.fetchone()[0]) if x is not None) if k_min is not None else None
     tdb = ", ".join(_col(n) for n in TDB_FIELDS)
+    # Per class (the matching unit): released rows of a TDB-visible class against its raw decisions.
     cursor.execute(
-        f"""SELECT count(*) FILTER (WHERE g.n < %s), coalesce(min(g.n), 0) FROM rb_assign a
+        f"""SELECT coalesce(sum(a.rows) FILTER (WHERE g.n < %s), 0)::bigint, coalesce(min(g.n), 0)
+              FROM (SELECT {tdb}, count(*) AS rows FROM rb_assign GROUP BY {tdb}) a
               JOIN (SELECT {tdb}, count(*) AS n FROM rb_gen GROUP BY {tdb}) g USING ({tdb})""",  # noqa: S608
         [k],
     )
