@@ -35,14 +35,16 @@ class ResearchClient:
         )
 
 
-def build_published_release(*, rows: int = RELEASE_ROWS, seed: int = 11, version: str | None = None):
+def build_published_release(
+    *, rows: int = RELEASE_ROWS, seed: int = 11, version: str | None = None, days: int | None = None
+):
     from moderation_data.catalog.models import Dataset
     from moderation_data.ingest.demo import generate_demo_data
     from moderation_data.releases.services import build_release, start_release
     from tests.researchers.factories import ensure_datasets
 
     ensure_datasets()  # a transactional test's flush removes the migration-made catalog
-    generate_demo_data(rows=rows, seed=seed)
+    generate_demo_data(rows=rows, seed=seed, days=days)  # a later release needs days after the last one's period
     release = start_release(Dataset.objects.get(slug="moderation-decisions"), version=version)
     return build_release(release.pk, publish=True)
 
