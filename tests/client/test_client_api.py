@@ -238,6 +238,9 @@ def test_export_waits_downloads_verifies_and_loads_the_same_rows_as_records(live
         pd.testing.assert_frame_equal(job.to_dataframe(), expected, check_like=False)
     assert {j.id for j in client.exports()} >= {job.id}
     assert client.get_export(job.id).status == "ready"
+    # No matching row (a withheld field is null everywhere): a Parquet file with the schema and no row.
+    empty = client.export(DATASET, format="parquet", where={"detection_source": "hash_match"}, fields=fields)
+    assert empty.wait(progress=False, poll=0.2).to_dataframe().empty
 
 
 def test_citations_in_text_bibtex_and_ris(live):
