@@ -60,6 +60,16 @@ class CodebookFieldSerializer(serializers.Serializer):
         help_text="list fields: short codes standing for a whole list in compact pages (format=columns), "
         "e.g. EEA for every EEA country (docs/query.md)",
     )
+    # k-anonymity (docs/privacy.md): on the fields it counts, the release's one precision of each.
+    quasi_identifier = serializers.BooleanField(required=False, help_text="whether k-anonymity counts the field")
+    precision = serializers.CharField(required=False, help_text="the release's precision of the field")
+    precisions = serializers.ListField(
+        child=serializers.CharField(), required=False, help_text="the possible precisions, finest first"
+    )
+    withheld = serializers.BooleanField(required=False, help_text="withheld: null in every row of this release")
+    per_row_generalization = serializers.BooleanField(
+        required=False, help_text="country, territorial_scope: some accounts' rows carry a region (docs/query.md)"
+    )
 
     def to_representation(self, instance):
         data = super().to_representation(instance)

@@ -226,10 +226,13 @@ def write_parquet_chunk(cursor, sql: str, params: list, out: BinaryIO, progress:
 
     with cursor.copy(sql, params) as copy:
         source = _CopyReader(copy, throttle)
-        reader = pcsv.open_csv(
-            pa.PythonFile(io.BufferedReader(source, 1 << 20), mode="r"),
-            read_options=read_options,
-            convert_options=convert_options,
+        buffered = io.BufferedReader(source, 1 << 20)
+        # No matching row in this chunk: an empty stream is no CSV to pyarrow, and the file is the
+        # schema with no row group.
+        reader = (
+            pcsv.open_csv(pa.PythonFile(buffered, mode="r"), read_options=read_options, convert_options=convert_options)
+            if buffered.peek(1)
+            else ()
         )
         for batch in reader:
             columns = list(batch.columns)

@@ -31,10 +31,12 @@ def test_an_aggregate_grant_gets_every_group_of_the_domain_with_noise_scale_and_
     assert body["budget_remaining"] == 4.5 and body["budget"]["epsilon_total"] == 5.0
     assert body["mechanism"]["privacy_unit"] == "account" and body["mechanism"]["contribution_bound"] == 20
     assert body["query"] == {"and": [{"operation": "GTE", "field_name": "decided_on", "field_values": ["2025-01-01"]}]}
-    # 12 policies and null (the codebook allows it) × (true, false): every key answered, zero or not, in order.
-    assert len(body["data"]) == 26
-    assert [(r["policy"], r["appealed"]) for r in body["data"][:3]] == [
-        ("violent_extremism", True), ("violent_extremism", False), ("hateful_behavior", True)
+    # 12 policies and null × (true, false, null): both nullable in the codebook (appealed may be withheld),
+    # every key answered, zero or not, in order.
+    assert len(body["data"]) == 39
+    assert [(r["policy"], r["appealed"]) for r in body["data"][:4]] == [
+        ("violent_extremism", True), ("violent_extremism", False), ("violent_extremism", None),
+        ("hateful_behavior", True),
     ]  # fmt: skip
     for row in body["data"]:
         assert list(row) == ["policy", "appealed", "count", "noise_scale", "ci95"]
@@ -202,7 +204,7 @@ def test_me_shows_budgets_of_every_release_in_a_fixed_number_of_queries(release,
     researcher.get("/api/v1/me")  # the day's first request also reads the day's counts (docs/quotas.md)
     with CaptureQueriesContext(connection) as one_release:
         assert len(researcher.get("/api/v1/me").json()["privacy_budgets"]) == 1
-    build_published_release(rows=300, seed=3, version="2.0")
+    build_published_release(rows=600, seed=3, version="2.0", days=56)  # a later period: new data
     with django_assert_num_queries(len(one_release.captured_queries)):
         budgets = researcher.get("/api/v1/me").json()["privacy_budgets"]
     assert [b["release"] for b in budgets] == ["2.0", release.version]

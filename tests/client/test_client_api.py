@@ -16,14 +16,14 @@ from tests.client.conftest import committed
 pytestmark = pytest.mark.django_db
 
 DATASET = "moderation-decisions"
-SOURCES = ["hash_match", "partner_alert", "user_report"]
-FILTER = {"detection_source__in": SOURCES, "decided_on__gte": "2025-01-08"}
+# Fields the shared release keeps (k-anonymity withholds detection_source and gives decided_on a month
+# precision: a filter on those would select nothing, see test_a_filter_on_generalized_values_...).
+POLICIES = ["spam_fake_engagement", "harassment_bullying", "hateful_behavior"]
+FILTER = {"policy__in": POLICIES, "decided_on__gte": "2025-01-01"}
 
 
 def _mask(frame: pd.DataFrame) -> pd.Series:
-    return frame["detection_source"].isin(["hash_match", "partner_alert", "user_report"]) & (
-        frame["decided_on"] >= pd.Timestamp("2025-01-08")
-    )
+    return frame["policy"].isin(POLICIES) & (frame["decided_on"] >= pd.Timestamp("2025-01-01"))
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +58,8 @@ def test_records_carry_the_codebooks_dtypes(live, full):
     views = full["views_before_action"].dtype
     assert views.ordered and list(views.categories) == ["0", "1-100", "101-1000", "1001-10000", ">10000"]
     assert (full["views_before_action"] >= "101-1000").sum() > 0
-    assert full["appealed"].dtype == bool and full["automated_detection"].dtype == "boolean"
+    # Both nullable: appealed may be withheld (null) in a class where every account appealed.
+    assert full["appealed"].dtype == "boolean" and full["automated_detection"].dtype == "boolean"
     assert all(isinstance(v, list) for v in full["territorial_scope"].dropna())
     assert full["decision_id"].is_unique and len(full) == live.release.row_count
     assert full.attrs["release"] == live.release.version
@@ -71,29 +72,42 @@ def test_a_walk_over_many_pages_equals_count_and_a_client_side_filter_of_a_full_
     assert 5 * 13 < len(filtered) < len(full)  # many pages, and a real filter
     assert len(filtered) == client.count(DATASET, where=FILTER)
     pd.testing.assert_frame_equal(filtered, expected, check_like=False)
+    assert filtered.attrs["generalized_overlap"] == 0  # exact values and a whole month bucket
+
+
+def test_a_filter_on_generalized_values_reports_the_rows_it_cannot_decide(live, full):
+    client = live.client()
+    precision = {f["name"]: f.get("precision") for f in client.dataset(DATASET)["codebook"]}
+    assert precision["detection_source"] == "withheld" and precision["decided_on"] == "month"
+    for arrow in (True, False):
+        reader = live.client(arrow=arrow)
+        withheld = reader.records(DATASET, where={"detection_source": "hash_match"}, fields=["decision_id"])
+        assert withheld.empty and withheld.attrs["generalized_overlap"] == len(full)
+        inside_a_month = reader.records(DATASET, where={"decided_on__gte": "2025-01-08"}, fields=["decision_id"])
+        assert inside_a_month.empty and inside_a_month.attrs["generalized_overlap"] == len(full)
 
 
 def test_every_form_of_where_selects_the_same_rows(live):
     client = live.client()
     forms = [
         FILTER,
-        "detection_source__in=hash_match,partner_alert,user_report&decided_on__gte=2025-01-08",
+        "policy__in=spam_fake_engagement,harassment_bullying,hateful_behavior&decided_on__gte=2025-01-01",
         {
             "and": [
-                {"operation": "IN", "field_name": "detection_source", "field_values": SOURCES},
-                {"operation": "GTE", "field_name": "decided_on", "field_values": [dt.date(2025, 1, 8)]},
+                {"operation": "IN", "field_name": "policy", "field_values": POLICIES},
+                {"operation": "GTE", "field_name": "decided_on", "field_values": [dt.date(2025, 1, 1)]},
             ]
         },
         [
-            {"operation": "IN", "field_name": "detection_source", "field_values": SOURCES},
-            {"operation": "GTE", "field_name": "decided_on", "field_values": ["2025-01-08"]},
+            {"operation": "IN", "field_name": "policy", "field_values": POLICIES},
+            {"operation": "GTE", "field_name": "decided_on", "field_values": ["2025-01-01"]},
         ],
     ]  # fmt: skip
     # Not a plain AND: sent in the POST form (the others go as GET parameters, which is cheaper).
     forms.append(
         {
-            "or": [{"operation": "EQ", "field_name": "detection_source", "field_values": [s]} for s in SOURCES],
-            "not": [{"operation": "LT", "field_name": "decided_on", "field_values": ["2025-01-08"]}],
+            "or": [{"operation": "EQ", "field_name": "policy", "field_values": [s]} for s in POLICIES],
+            "not": [{"operation": "LT", "field_name": "decided_on", "field_values": ["2025-01-01"]}],
         }
     )
     ids = [client.records(DATASET, where=where, fields=["decision_id"])["decision_id"].tolist() for where in forms]
@@ -129,7 +143,7 @@ def test_release_pins_the_version_it_resolved_for_the_rest_of_the_session(live):
     pinned = client.release(DATASET)
     assert pinned.version == live.release.version and pinned.row_count == live.release.row_count
     before = committed(release_watermark)
-    newer = committed(lambda: build_published_release(rows=300, seed=5, version="2099.01.01"))
+    newer = committed(lambda: build_published_release(rows=600, seed=5, version="2099.01.01", days=56))
     try:
         # The pinned client keeps reading its release; a new session reads the newest.
         assert client.records(DATASET, fields=["decision_id"]).attrs["release"] == pinned.version
@@ -224,6 +238,9 @@ def test_export_waits_downloads_verifies_and_loads_the_same_rows_as_records(live
         pd.testing.assert_frame_equal(job.to_dataframe(), expected, check_like=False)
     assert {j.id for j in client.exports()} >= {job.id}
     assert client.get_export(job.id).status == "ready"
+    # No matching row (a withheld field is null everywhere): a Parquet file with the schema and no row.
+    empty = client.export(DATASET, format="parquet", where={"detection_source": "hash_match"}, fields=fields)
+    assert empty.wait(progress=False, poll=0.2).to_dataframe().empty
 
 
 def test_citations_in_text_bibtex_and_ris(live):

@@ -315,6 +315,8 @@ class Client:
                 # Arrow pages: typed columns straight into the DataFrame, no JSON parsed at all.
                 for page in self._pages(spec, progress, arrow=True):
                     builder.add_table(page.rows)
+                    if page.extra:
+                        reports.append(page.extra)
             elif state is None:
                 for page in self._pages(spec, progress):
                     builder.add(page.rows)
@@ -369,6 +371,10 @@ class Client:
         if reports:
             # What pages said beside their rows (e.g. rows whose generalized values overlap a filter).
             frame.attrs["page_reports"] = reports
+            overlaps = [r["generalized_overlap"] for r in reports if "generalized_overlap" in r]
+            if overlaps:
+                # Rows of the whole release (not of a page) whose generalized values may or may not match.
+                frame.attrs["generalized_overlap"] = overlaps[-1]
         return frame
 
     def iter_records(

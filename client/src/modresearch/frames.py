@@ -266,8 +266,13 @@ def to_frame(
 
 
 def codebook_frame(codebook: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
-    """The codebook as a DataFrame: one row per field (values and buckets kept as lists of dicts)."""
+    """The codebook as a DataFrame: one row per field (values and buckets kept as lists of dicts).
+
+    ``precision`` and ``withheld``: the release's precision of a quasi-identifier (``"month"`` for
+    ``decided_on``, ``"withheld"`` for a field that is null in every row), None for other fields.
+    """
     columns = ["name", "type", "description", "nullable", "filterable", "operations", "values", "buckets", "closed"]
+    columns += ["precision", "withheld"]
     rows = []
     for field in codebook:
         row = {key: field.get(key) for key in columns}

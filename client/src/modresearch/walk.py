@@ -124,11 +124,13 @@ def fetch_pages(
             import pyarrow as pa
 
             table = pa.ipc.open_stream(response.content).read_all()
+            overlap = response.headers.get("X-Generalized-Overlap")
             return Page(
                 rows=table,
                 next_cursor=response.headers.get("X-Next-Cursor") or None,
                 has_more=response.headers.get("X-Has-More") == "true",
                 release=response.headers.get("X-Release") or spec.release,
+                extra={"generalized_overlap": int(overlap)} if overlap else {},
             )
         page = loads(response.content)
         extra = {k: v for k, v in page.items() if k not in ("data", "next_cursor", "has_more", "release")}
