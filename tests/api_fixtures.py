@@ -65,13 +65,16 @@ def shared_release(django_db_setup, django_db_blocker):
     with ``build_published_release``.
     """
     from moderation_data.ingest.models import Decision
-    from tests.conftest import purge_releases_after, release_watermark
+    from tests.conftest import ACTIVE_MODULE_RELEASES, purge_releases_after, purge_stale_releases, release_watermark
 
     with django_db_blocker.unblock():
+        purge_stale_releases()
         before = release_watermark()
         built = build_published_release()
         Decision.objects.all().delete()
+    ACTIVE_MODULE_RELEASES.update({built.pk, built.companion_id} - {None})
     yield built
+    ACTIVE_MODULE_RELEASES.difference_update({built.pk, built.companion_id})
     with django_db_blocker.unblock():
         purge_releases_after(before)
 

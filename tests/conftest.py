@@ -138,12 +138,32 @@ RELEASE_DEPENDENTS = [
 ]  # fmt: skip
 
 
-def purge_releases_after(release_id: int) -> None:
-    """Delete releases newer than ``release_id`` (published ones are guarded by triggers) and their tables."""
-    from moderation_data.aggregates.table import aggregation_table_name
+# Releases held by module-scoped fixtures that are still running (shared_release, demo_release).
+ACTIVE_MODULE_RELEASES: set[int] = set()
+
+
+def purge_stale_releases() -> None:
+    """Before a module builds its release: delete any release a previous module on this worker left.
+
+    Releases of a dataset cover disjoint periods (docs/privacy.md), so a leftover published release
+    of the same demo period would make the module's build "nothing to release".
+    """
     from moderation_data.releases.models import Release
 
-    doomed = list(Release.objects.filter(pk__gt=release_id).values_list("pk", "rows_table"))
+    _purge(Release.objects.exclude(pk__in=ACTIVE_MODULE_RELEASES))
+
+
+def purge_releases_after(release_id: int) -> None:
+    """Delete releases newer than ``release_id`` (published ones are guarded by triggers) and their tables."""
+    from moderation_data.releases.models import Release
+
+    _purge(Release.objects.filter(pk__gt=release_id))
+
+
+def _purge(releases) -> None:
+    from moderation_data.aggregates.table import aggregation_table_name
+
+    doomed = list(releases.values_list("pk", "rows_table"))
     if not doomed:
         return
     ids = [pk for pk, _ in doomed]

@@ -53,16 +53,19 @@ def demo_release(django_db_setup, django_db_blocker) -> Iterator[Release]:
     Committed once per module and removed at its end (raw data included): a module using it
     shares its raw tier, so tests that need an empty world live in other modules.
     """
-    from tests.conftest import purge_releases_after, release_watermark
+    from tests.conftest import ACTIVE_MODULE_RELEASES, purge_releases_after, purge_stale_releases, release_watermark
 
     with django_db_blocker.unblock():
         ensure_datasets()
+        purge_stale_releases()
         before = release_watermark()
         generate_demo_data(rows=6000, seed=11, days=28)
         import_file(DSA_V1)
         import_file(DSA_V2)
         release = build(Dataset.objects.get(slug=ROW_LEVEL_SLUG))
+    ACTIVE_MODULE_RELEASES.update({release.pk, release.companion_id} - {None})
     yield release
+    ACTIVE_MODULE_RELEASES.difference_update({release.pk, release.companion_id})
     with django_db_blocker.unblock():
         Decision.objects.all().delete()
         ImportRun.objects.all().delete()

@@ -139,7 +139,10 @@ def test_no_key_pad_or_derived_key_reaches_the_statement_log_or_pg_stat_activity
         cursor.execute("SELECT %s", [marker])
         cursor.execute("SELECT %s::bytea", [hmac_pads(decoy_key)[0]])  # how pads were sent before
 
-    # 1. A release build (base pseudonyms in SQL, pads by COPY).
+    # 1. A release build (base pseudonyms in SQL, pads by COPY); the only release of the demo period.
+    from tests.conftest import purge_stale_releases
+
+    purge_stale_releases()
     release = build_published_release(rows=600, seed=5, version="log-test")
     client = make_research_client(**GENEROUS)
 

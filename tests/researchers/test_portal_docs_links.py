@@ -24,8 +24,13 @@ def test_dataset_choices_link_to_their_codebook_page(client):
     assert client.get(link.group(1)).status_code == 200
 
 
+@pytest.mark.django_db(transaction=True)
 def test_the_dashboard_shows_release_notes_and_a_citation_with_bibtex_and_ris(client):
     from django.utils.html import escape
+
+    from tests.conftest import purge_stale_releases
+
+    purge_stale_releases()  # this test's release covers the demo period (periods are disjoint)
 
     from moderation_data.catalog.models import Dataset
     from moderation_data.ingest.demo import generate_demo_data
