@@ -238,3 +238,14 @@ TransactionTestCase._fixture_teardown = _fixture_teardown
 def _fast_password_hashing(settings):
     """PBKDF2 with a million rounds is right for production and needlessly slow for tests."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _no_release_left_by_a_previous_module(django_db_setup, django_db_blocker):
+    """Each module starts without the releases an earlier module on this worker may have left behind.
+
+    Release periods of a dataset are disjoint (docs/privacy.md): a leftover published release of the
+    demo period would make this module's own build "nothing to release".
+    """
+    with django_db_blocker.unblock():
+        purge_stale_releases()

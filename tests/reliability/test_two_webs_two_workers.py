@@ -56,12 +56,17 @@ def test_two_webs_and_two_workers_admit_exactly_the_limits_and_write_each_export
     answers = burst(two_gunicorns, research.token, "POST", "/api/v1/exports",
                     {"dataset": "moderation-decisions", "format": "jsonl"}, 16)  # fmt: skip
     statuses = sorted(a.status_code for a in answers)
-    assert statuses == [202] * 2 + [429] * 14, statuses
+    assert set(statuses) == {202, 429} and statuses.count(202) >= 2, statuses
     accepted = [a.json()["id"] for a in answers if a.status_code == 202]
     for export_id in accepted:
         body = wait_for_export(research, export_id, timeout=180)
         assert body["row_count"] == release.row_count
-    assert Export.objects.filter(grant=research.grant).count() == 2
+    exports = list(Export.objects.filter(grant=research.grant).values_list("created_at", "finished_at"))
+    assert len(exports) == len(accepted)
+    # The limit is on exports at the same time: a small release's export can finish within the burst,
+    # and the slot it frees may be taken again. Never more than 2 were admitted and unfinished at once.
+    for created, _ in exports:
+        assert sum(1 for c, f in exports if c <= created and (f is None or f > created)) <= 2
 
     pages = burst(two_gunicorns, research.token, "POST", RECORDS, {"page_size": 50}, 20)
     served = sum(len(p.json()["data"]) for p in pages if p.status_code == 200)
