@@ -73,3 +73,113 @@ def document_common_responses(result: dict, generator, request, public) -> dict:
             for status, description in extra.items():
                 operation["responses"].setdefault(status, {"content": error, "description": description})
     return result
+
+
+# --------------------------------------------------------------------------- links
+# OpenAPI links: which value of one operation's response fills which parameter of the next. They
+# document how a client walks the API (list the datasets, open one, its release, page through its
+# records, export it and fetch the export) and they drive Schemathesis' stateful tests
+# (tests/security/test_schema_fuzzing_stateful.py). One table, attached by one postprocessing hook;
+# tests/platform_api/test_openapi_links.py proves every link names a real operation, real parameters
+# and a real field of the response it reads, so the links cannot drift from the views.
+#
+# (source operationId, status) -> {link name: (target operationId, {parameter: expression}, body)}
+# A body is a dict of request-body fields to runtime expressions, merged into the target's body.
+_RELEASE = {"slug": "$response.body#/dataset", "version": "$response.body#/version"}
+_EXPORT = {"export_id": "$response.body#/id"}
+LINKS: dict[tuple[str, str], dict[str, tuple[str, dict[str, str], dict[str, str] | None]]] = {
+    ("datasets_list", "200"): {
+        "OpenDataset": ("datasets_retrieve", {"slug": "$response.body#/data/0/slug"}, None),
+        "OpenLatestRelease": (
+            "releases_retrieve",
+            {"slug": "$response.body#/data/0/slug", "version": "$response.body#/data/0/latest_release"},
+            None,
+        ),
+    },
+    ("me_retrieve", "200"): {
+        "OpenGrantedDataset": ("datasets_retrieve", {"slug": "$response.body#/datasets/0"}, None),
+    },
+    ("datasets_retrieve", "200"): {
+        "OpenLatestRelease": (
+            "releases_retrieve",
+            {"slug": "$response.body#/slug", "version": "$response.body#/latest_release"},
+            None,
+        ),
+        "OpenFirstListedRelease": (
+            "releases_retrieve",
+            {"slug": "$response.body#/slug", "version": "$response.body#/releases/0/version"},
+            None,
+        ),
+    },
+    ("releases_retrieve", "200"): {
+        "ReadRecords": ("records_list", _RELEASE, None),
+        "QueryRecords": ("records_query", _RELEASE, None),
+        "CountRecords": ("records_count", _RELEASE, None),
+        "Aggregate": ("aggregate", _RELEASE, None),
+        "EstimateAggregate": ("aggregate_estimate", _RELEASE, None),
+        "Cite": ("releases_citation", _RELEASE, None),
+        "ExportRelease": (
+            "exports_create",
+            {},
+            {"dataset": "$response.body#/dataset", "release": "$response.body#/version"},
+        ),
+    },
+    ("records_list", "200"): {
+        "NextPage": (
+            "records_list",
+            {
+                "slug": "$request.path.slug",
+                "version": "$response.body#/release",
+                "cursor": "$response.body#/next_cursor",
+            },
+            None,
+        ),
+    },
+    ("records_query", "200"): {
+        "NextPage": (
+            "records_query",
+            {"slug": "$request.path.slug", "version": "$response.body#/release"},
+            {"cursor": "$response.body#/next_cursor"},
+        ),
+    },
+    ("exports_create", "202"): {
+        "GetExport": ("exports_retrieve", _EXPORT, None),
+        "DownloadExport": ("exports_file", _EXPORT, None),
+        "CancelExport": ("exports_cancel", _EXPORT, None),
+    },
+    ("exports_list", "200"): {
+        "GetExport": ("exports_retrieve", {"export_id": "$response.body#/data/0/id"}, None),
+    },
+    ("exports_retrieve", "200"): {
+        "DownloadExport": ("exports_file", _EXPORT, None),
+        "CancelExport": ("exports_cancel", _EXPORT, None),
+    },
+}
+
+
+def add_links(result: dict, generator, request, public) -> dict:
+    """drf-spectacular postprocessing hook: the responses above get their OpenAPI ``links``.
+
+    A link whose source operation or response is absent from this schema (e.g. a schema generated
+    for a subset of the URLs) is left out rather than pointing at nothing.
+    """
+    sources = {
+        operation["operationId"]: operation
+        for item in result.get("paths", {}).values()
+        for operation in item.values()
+        if isinstance(operation, dict) and "operationId" in operation
+    }
+    for (source, status), links in LINKS.items():
+        response = sources.get(source, {}).get("responses", {}).get(status)
+        if response is None:
+            continue
+        for name, (target, parameters, body) in links.items():
+            if target not in sources:
+                continue
+            link: dict = {"operationId": target}
+            if parameters:
+                link["parameters"] = dict(parameters)
+            if body:
+                link["requestBody"] = dict(body)
+            response.setdefault("links", {})[name] = link
+    return result

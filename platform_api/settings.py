@@ -305,6 +305,8 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "platform_api.openapi.document_common_responses",
+        # OpenAPI links between operations (a dataset's slug -> its release -> records, exports...).
+        "platform_api.openapi.add_links",
     ],
 }
 
