@@ -6,6 +6,7 @@ One table says which codes each HTTP status carries (the codes themselves are de
 
 from __future__ import annotations
 
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 
@@ -56,6 +57,74 @@ COMMON_RESPONSES = {
 }
 INPUT_RESPONSES = {"400": "invalid_request: a parameter or the body is invalid"}
 BODY_RESPONSES = {"413": "payload_too_large: the body exceeds the size limit"}
+
+
+class StrictSerializerExtension(OpenApiSerializerExtension):
+    """Bodies of a :class:`~platform_api.serializers.StrictSerializer` refuse unknown keys: say so.
+
+    ``additionalProperties: false``; and a serializer's ``openapi_exactly_one_of`` (field names of
+    which a body must give exactly one) becomes a ``oneOf`` of ``required`` lists.
+    """
+
+    target_class = "platform_api.serializers.StrictSerializer"
+    match_subclasses = True
+
+    def map_serializer(self, auto_schema, direction):
+        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        schema["additionalProperties"] = False
+        exactly_one = getattr(self.target, "openapi_exactly_one_of", ())
+        if exactly_one:
+            schema["oneOf"] = [{"required": [name]} for name in exactly_one]
+        return schema
+
+
+# The edge (platform_api/edge.py) refuses a NUL byte or a lone UTF-16 surrogate in any path, query
+# parameter, header or JSON string or key: no request string accepts them. Free-text request strings
+# (no enum, pattern or format of their own) state it as a pattern, so a client (or a fuzzer's valid
+# data) never sends one and expects it to be accepted.
+TEXT_PATTERN = "^[^\\u0000\\ud800-\\udfff]*$"
+
+
+def _mark_text(schema, components: dict, seen: set) -> None:
+    """Give every free-text string of this request schema (refs followed once) :data:`TEXT_PATTERN`."""
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+            continue
+        if not isinstance(node, dict):
+            continue
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
+            name = ref.rsplit("/", 1)[-1]
+            if name not in seen and name in components:
+                seen.add(name)
+                stack.append(components[name])
+            continue
+        if node.get("type") == "string" and not {"enum", "pattern", "format"} & set(node):
+            node["pattern"] = TEXT_PATTERN
+        for key in ("properties", "patternProperties"):
+            stack.extend((node.get(key) or {}).values())
+        for key in ("items", "additionalProperties", "not"):
+            stack.append(node.get(key))
+        for key in ("allOf", "oneOf", "anyOf"):
+            stack.extend(node.get(key) or [])
+
+
+def document_text_limits(result: dict, generator, request, public) -> dict:
+    """drf-spectacular postprocessing hook: request strings carry :data:`TEXT_PATTERN`."""
+    components = result.get("components", {}).get("schemas", {})
+    seen: set = set()
+    for item in result.get("paths", {}).values():
+        for operation in item.values():
+            if not isinstance(operation, dict):
+                continue
+            for parameter in operation.get("parameters", []):
+                _mark_text(parameter.get("schema"), components, seen)
+            for media in (operation.get("requestBody") or {}).get("content", {}).values():
+                _mark_text(media.get("schema"), components, seen)
+    return result
 
 
 def document_common_responses(result: dict, generator, request, public) -> dict:
