@@ -305,6 +305,10 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "platform_api.openapi.document_common_responses",
+        # Request strings refuse NUL bytes and lone surrogates (platform_api/edge.py): a pattern says so.
+        "platform_api.openapi.document_text_limits",
+        # OpenAPI links between operations (a dataset's slug -> its release -> records, exports...).
+        "platform_api.openapi.add_links",
     ],
 }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.conf import settings
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -12,6 +13,40 @@ from moderation_data.aggregates.dimensions import SUMMARY_TABLES
 from moderation_data.aggregates.spec import MAX_GROUP_BY, MEASURES, VALUE_FIELDS
 from moderation_data.query.serializers import QueryField
 from platform_api.serializers import StrictSerializer
+
+# A fraction of at most 6 decimals that is not zero (".5", "0.000001", "0.250000").
+_NONZERO_FRACTION = r"\.(?:[1-9]\d{0,5}|0[1-9]\d{0,4}|00[1-9]\d{0,3}|000[1-9]\d{0,2}|0000[1-9]\d?|00000[1-9])"
+
+
+def epsilon_pattern(maximum: Decimal) -> str | None:
+    """The decimal strings in (0, maximum] with at most 6 decimals, for a whole maximum from 1 to 9; else None."""
+    if maximum != maximum.to_integral_value() or not 1 <= maximum <= 9:
+        return None
+    top = int(maximum)
+    below = f"0?{_NONZERO_FRACTION}"
+    if top > 1:
+        below += f"|[1-{top - 1}](?:\\.\\d{{1,6}})?"
+    return f"^(?:{below}|{top}(?:\\.0{{1,6}})?)$"
+
+
+class EpsilonField(serializers.DecimalField):
+    """ε of one query: more than 0, at most AGGREGATE_MAX_EPSILON_PER_QUERY, 6 decimals."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(max_digits=9, decimal_places=6, min_value=Decimal("0.000001"), **kwargs)
+
+
+class EpsilonFieldExtension(OpenApiSerializerFieldExtension):
+    """The schema's pattern of ε admits exactly the values the API accepts (when the cap is a whole number)."""
+
+    target_class = EpsilonField
+
+    def map_serializer_field(self, auto_schema, direction):
+        schema = auto_schema._map_serializer_field(self.target, direction, bypass_extensions=True)
+        pattern = epsilon_pattern(settings.AGGREGATE_MAX_EPSILON_PER_QUERY)
+        if pattern and schema.get("type") == "string":
+            schema["pattern"] = pattern
+        return schema
 
 
 class AggregateBodySerializer(StrictSerializer):
@@ -27,10 +62,9 @@ class AggregateBodySerializer(StrictSerializer):
     value = serializers.ChoiceField(
         choices=list(VALUE_FIELDS), required=False, allow_null=True, help_text="the field a sum or mean is of"
     )
-    epsilon = serializers.DecimalField(
-        max_digits=9, decimal_places=6, min_value=Decimal("0.000001"),
+    epsilon = EpsilonField(
         help_text="the privacy loss this answer may cost (at most 6 decimals; see AGGREGATE_MAX_EPSILON_PER_QUERY)",
-    )  # fmt: skip
+    )
     contribution_bound = serializers.IntegerField(
         min_value=1, required=False,
         help_text="decisions per account counted (accounts: groups per account); default from the server",
@@ -45,10 +79,8 @@ class AggregateBodySerializer(StrictSerializer):
 
 
 class EstimateBodySerializer(AggregateBodySerializer):
-    epsilon = serializers.DecimalField(
-        max_digits=9, decimal_places=6, min_value=Decimal("0.000001"), required=False,
-        help_text="the ε to estimate; or give ci95_width instead",
-    )  # fmt: skip
+    openapi_exactly_one_of = ("epsilon", "ci95_width")  # the schema's oneOf (platform_api/openapi.py)
+    epsilon = EpsilonField(required=False, help_text="the ε to estimate; or give ci95_width instead")
     ci95_width = serializers.FloatField(
         min_value=0, required=False, help_text="target width of each group's 95% interval; the answer says the ε"
     )
@@ -56,7 +88,7 @@ class EstimateBodySerializer(AggregateBodySerializer):
     def validate(self, attrs: dict) -> dict:
         attrs = super().validate(attrs)
         if ("epsilon" in attrs) == ("ci95_width" in attrs):
-            raise serializers.ValidationError({"epsilon": ["Give either epsilon or ci95_width (not both)."]})
+            raise serializers.ValidationError({"epsilon": ["Give exactly one of epsilon and ci95_width."]})
         return attrs
 
 

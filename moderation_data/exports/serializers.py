@@ -15,7 +15,7 @@ class ExportRequestSerializer(StrictSerializer):
     release = serializers.CharField(max_length=32, required=False, default="latest")
     format = serializers.ChoiceField(choices=Export.Format.choices)
     query = QueryField(required=False, allow_null=True)
-    fields = serializers.ListField(child=serializers.CharField(), required=False, allow_empty=False)
+    fields = serializers.ListField(child=serializers.CharField(), required=False, allow_empty=False, min_length=1)
 
 
 # Keys as the manifest stores them ("from" is a keyword, hence the functional form).
