@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import secrets
 import socket
 import subprocess
 import sys
@@ -42,7 +41,17 @@ def bench_database_url() -> str:
     return urlunsplit(parts._replace(path=f"/{bench}"))
 
 
-_RUN_PSEUDONYM_KEY = secrets.token_hex(32)
+def bench_pseudonym_key() -> str:
+    """The benchmark database's pseudonym key: random, made once into ``.local/bench/pseudonym.key`` (0600).
+
+    Production settings refuse weak or published keys (docs/pseudonyms.md), so it is random; it is
+    kept because the benchmark database is: the project keys of its grants, wrapped by the first
+    run, must unwrap in every later run (a fresh key per run made a second run fail with
+    ``ProjectKeyUnavailable``).
+    """
+    from platform_api.local_secrets import local_pseudonym_key
+
+    return local_pseudonym_key(BASE_DIR / ".local" / "bench")
 
 
 def bench_env(database_url: str) -> dict[str, str]:
@@ -52,8 +61,7 @@ def bench_env(database_url: str) -> dict[str, str]:
             "DATABASE_URL": database_url,
             "DJANGO_DEBUG": "false",
             "DJANGO_SECRET_KEY": env.get("DJANGO_SECRET_KEY") or "benchmark-only-secret-key-" + "b" * 40,
-            # Random per run: production settings refuse weak or published keys (docs/pseudonyms.md).
-            "PSEUDONYM_KEY": env.get("PSEUDONYM_KEY") or _RUN_PSEUDONYM_KEY,
+            "PSEUDONYM_KEY": env.get("PSEUDONYM_KEY") or bench_pseudonym_key(),
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
             "DJANGO_SECURE_SSL_REDIRECT": "false",
             "LOG_LEVEL": "WARNING",
@@ -122,7 +130,22 @@ def grant_client(env: dict[str, str]) -> dict:
         "--concurrent-exports", "8",
         "--json",
     )  # fmt: skip
-    return json.loads(out)
+    credentials = json.loads(out)
+    # A benchmark database from before its key was kept (bench_pseudonym_key) holds the project's key
+    # wrapped by a lost one: shred it (audited) so the next request makes a fresh one.
+    manage(env, "shell", "--no-imports", "-c", SHRED_UNREADABLE_PROJECT_KEY % credentials["client_id"])
+    return credentials
+
+
+SHRED_UNREADABLE_PROJECT_KEY = """
+from moderation_data.releases.project_keys import ProjectKeyUnavailable, project_key, shred_project_keys
+from researchers.models import AccessGrant
+grant = AccessGrant.objects.select_related("application").get(oauth_client__client_id=%r)
+try:
+    project_key(grant)
+except ProjectKeyUnavailable:
+    shred_project_keys(grant.application, actor="benchmarks", reason="benchmark database: key wrapped by a lost key")
+"""
 
 
 def free_port() -> int:

@@ -1,10 +1,11 @@
 """Read replicas: reads of published releases' rows go to a replica when ``DATABASE_REPLICA_URLS`` is set.
 
 A published release never changes, so any streaming replica that has replayed it can serve its
-rows exactly as the primary would. Everything else (grants, tokens, quotas, the audit log, exports'
-bookkeeping, count cubes, which are made on first use) stays on ``default``. A replica that has not
-yet received a just-published release's rows table (replication lag) is skipped for that read:
-the primary answers it.
+rows exactly as the primary would: record pages and counts (of the rows or of a count cube) are read
+there. Everything else (grants, tokens, quotas, the audit log, exports' bookkeeping, the making of
+count cubes on first use) stays on ``default``. A replica that has not yet received a just-published
+release's rows table or a just-made cube (replication lag) is skipped for that read: the primary
+answers it. ``tests/speed/test_streaming_replica.py`` proves it against a real hot standby.
 """
 
 from __future__ import annotations

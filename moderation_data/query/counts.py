@@ -13,6 +13,8 @@ replaces) and then serves every later count on those fields in milliseconds, for
 is made only when it is small: when PostgreSQL's statistics estimate at most ``MAX_CUBE_SHARE`` of
 the release's rows as groups (a cube nearly as large as the release would gain nothing); other
 queries scan the rows as before. Cubes are dropped with their release's rows table (same prefix).
+Cubes are made on the primary; the count itself (of the cube or the rows) is read where
+:func:`platform_api.replicas.release_read` says, a read replica when there is one.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from django.db import connection, transaction
 
 from moderation_data.query import language as ql
 from moderation_data.releases.selectors import release_rows_table
-from platform_api.dataapi import statement_timeout
+from platform_api.replicas import release_read
 
 MAX_CUBE_SHARE = 0.05
 MAX_CUBE_FIELDS = 6
@@ -97,6 +99,6 @@ def count(query) -> int:
             sql = f"SELECT coalesce(sum(n), 0) FROM {cube} WHERE {where}"  # noqa: S608
         else:
             sql = f"SELECT count(*) FROM {table} WHERE {where}"  # noqa: S608
-    with statement_timeout(), connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return int(cursor.fetchone()[0])
+    # The rows table and its cubes never change: a read replica answers (platform_api.replicas); one
+    # that has not yet replayed a just-made cube is skipped and the primary answers.
+    return int(release_read(sql, params, lambda cursor: cursor.fetchone()[0]))

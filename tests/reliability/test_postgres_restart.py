@@ -10,8 +10,6 @@ every row comes exactly once.
 
 from __future__ import annotations
 
-import re
-import subprocess
 import time
 
 import httpx
@@ -25,7 +23,6 @@ from tests.security.figures import record
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 RECORDS = "/api/v1/datasets/moderation-decisions/releases/latest/records"
-PRIVATE_COLUMN_OPTION = re.compile(rb"^ALTER TABLE ONLY \S+ ALTER COLUMN \S+ SET \(pg_attver=\d+\);\n", re.MULTILINE)
 
 
 @pytest.fixture(scope="module")
@@ -38,15 +35,7 @@ def served_copy(shared_release, django_db_blocker):
         source = database_url_of(connection.settings_dict)
         cluster = ThrowawayPostgres()
         try:
-            target = cluster.create_database("platform_fault")
-            dump = subprocess.run([cluster.bin("pg_dump"), "--no-owner", source], capture_output=True,
-                                  check=True, timeout=300).stdout  # fmt: skip
-            # A server may keep its own per-column options (this machine's sets ``pg_attver``): a stock
-            # cluster refuses them, and they are no part of the data or schema the app relies on.
-            dump = PRIVATE_COLUMN_OPTION.sub(b"", dump)
-            restored = subprocess.run([cluster.bin("psql"), "-q", "-X", "-v", "ON_ERROR_STOP=1", "-d", target],
-                                      input=dump, capture_output=True, timeout=300)  # fmt: skip
-            assert restored.returncode == 0, restored.stderr.decode(errors="replace")[-2000:]
+            target = cluster.copy_database(source, "platform_fault")
             server = GunicornServer(workers=2, extra_env={"DATABASE_URL": target}).start()
         except BaseException:
             cluster.cleanup()
