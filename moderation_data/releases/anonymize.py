@@ -687,8 +687,15 @@ def _share(part: int, whole: int) -> float:
 
 def privacy_report(cursor, table: str, *, k: int, ctx: Context, levels: dict[str, int], stats: dict) -> dict:
     """Measure the built release: k, TDB linkage, certain sensitive attributes, trajectory unicity, precision."""
+    cursor.execute("SELECT current_setting('work_mem')")
+    work_mem = cursor.fetchone()[0]
+    # The per-(class, account) hash aggregate over every row and 20 columns fits in memory at 1M rows
+    # with 1 GB (3.5x faster than spilling at 256 MB); for this statement group only.
+    cursor.execute("SET LOCAL work_mem = '1GB'")
     with _HashJoins(cursor):
-        return _privacy_report(cursor, table, k=k, ctx=ctx, levels=levels, stats=stats)
+        report = _privacy_report(cursor, table, k=k, ctx=ctx, levels=levels, stats=stats)
+    cursor.execute("SELECT set_config('work_mem', %s, true)", [work_mem])
+    return report
 
 
 def _privacy_report(cursor, table: str, *, k: int, ctx: Context, levels: dict[str, int], stats: dict) -> dict:
@@ -803,28 +810,49 @@ def _bucket_sql(day_sql: str, level: int, ctx: Context) -> str:
 
 
 def _trajectory_unicity(cursor, ctx: Context, levels: dict[str, int]) -> dict:
-    """Share of sampled accounts singled out by their country and two known (week, policy) decisions."""
+    """Share of sampled accounts singled out by their country and two known (week, policy) decisions.
+
+    A target is singled out when no other account's released rows match both known decisions. The
+    known decisions become probes (each bucket the week can fall in, at the release's precisions);
+    per target, the accounts matching each known decision are read through an index and intersected,
+    instead of joining every target's probes with every released row at once.
+    """
     bucket = _bucket_sql("(k.wk + g.d)", levels["decided_on"], ctx)
     cursor.execute(
-        f"""WITH t AS (SELECT acct FROM rb_assign GROUP BY acct HAVING count(*) >= 2
+        """CREATE TEMP TABLE rb_released ON COMMIT DROP AS
+               SELECT DISTINCT acct, q_decided_on AS d, q_policy AS p, q_country AS c FROM rb_assign"""
+    )
+    cursor.execute("CREATE INDEX ON rb_released (d, p, c, acct)")
+    cursor.execute("ANALYZE rb_released")
+    cursor.execute(
+        f"""CREATE TEMP TABLE rb_probe ON COMMIT DROP AS
+            WITH t AS (SELECT acct FROM rb_assign GROUP BY acct HAVING count(*) >= 2
                         ORDER BY hashint8(acct) LIMIT {TRAJECTORY_SAMPLE}),
                  known AS (SELECT t.acct AS target, row_number() OVER (PARTITION BY t.acct ORDER BY a.raw_pk) AS i,
                                   date_trunc('week', s.day)::date AS wk, s.q_policy AS policy, s.q_country AS country
-                             FROM t JOIN rb_assign a ON a.acct = t.acct JOIN rb_src s ON s.raw_pk = a.raw_pk),
-                 probe AS (SELECT DISTINCT k.target, k.i, {bucket} AS bucket, mp.out AS policy, mc.out AS country
-                             FROM known k CROSS JOIN generate_series(0, 6) g(d)
-                             JOIN rb_map mp ON mp.field = 'policy' AND mp.level = {int(levels["policy"])}
-                                           AND mp.raw = k.policy
-                             JOIN rb_map mc ON mc.field = 'country' AND mc.raw = k.country
-                            WHERE k.i <= 2),
-                 released AS (SELECT DISTINCT acct, q_decided_on, q_policy, q_country FROM rb_assign),
-                 cand AS (SELECT p.target, r.acct FROM probe p
-                            JOIN released r ON r.q_decided_on = p.bucket AND r.q_policy = p.policy
-                                           AND r.q_country = p.country
-                           GROUP BY 1, 2 HAVING count(DISTINCT p.i) = 2)
-            SELECT count(*) FILTER (WHERE n = 1), count(*) FROM (SELECT target, count(*) n FROM cand GROUP BY 1) x"""  # noqa: S608
+                             FROM t JOIN rb_assign a ON a.acct = t.acct JOIN rb_src s ON s.raw_pk = a.raw_pk)
+            SELECT DISTINCT k.target, k.i, {bucket} AS bucket, mp.out AS policy, mc.out AS country
+              FROM known k CROSS JOIN generate_series(0, 6) g(d)
+              JOIN rb_map mp ON mp.field = 'policy' AND mp.level = {int(levels["policy"])} AND mp.raw = k.policy
+              JOIN rb_map mc ON mc.field = 'country' AND mc.raw = k.country
+             WHERE k.i <= 2"""  # noqa: S608
+    )
+    cursor.execute("ANALYZE rb_probe")
+    # Index probes per target: nested loops are what this statement wants (the report turns them off).
+    cursor.execute("SELECT current_setting('enable_nestloop')")
+    nestloop = cursor.fetchone()[0]
+    cursor.execute("SET LOCAL enable_nestloop = on")
+    matching = """SELECT r.acct FROM rb_probe p
+                     JOIN rb_released r ON r.d = p.bucket AND r.p = p.policy AND r.c = p.country
+                    WHERE p.target = t.target AND p.i = {i}"""
+    cursor.execute(
+        f"""SELECT count(*) FILTER (WHERE n = 1), count(*) FILTER (WHERE n >= 1) FROM (
+               SELECT (SELECT count(*) FROM ({matching.format(i=1)} INTERSECT {matching.format(i=2)} LIMIT 2) x) AS n
+                 FROM (SELECT DISTINCT target FROM rb_probe) t) y"""  # noqa: S608 - no input in it
     )
     unique, sampled = cursor.fetchone()
+    cursor.execute("SELECT set_config('enable_nestloop', %s, true)", [nestloop])
+    cursor.execute("DROP TABLE rb_released, rb_probe")
     return {
         "sampled_accounts": sampled,
         "singled_out": unique,
