@@ -184,7 +184,7 @@ def _purge(releases) -> None:
         for pk, rows_table in doomed:
             if rows_table:
                 cursor.execute(f"DROP TABLE IF EXISTS {rows_table}")
-            cursor.execute(f"DROP TABLE IF EXISTS {aggregation_table_name(pk)}, {aggregation_table_name(pk)}_narrow")
+            cursor.execute(f"DROP TABLE IF EXISTS {aggregation_table_name(pk)}")
         cursor.execute("COMMIT")
 
 

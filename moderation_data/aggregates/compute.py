@@ -22,7 +22,6 @@ from django.db import connection
 from moderation_data.aggregates import dimensions as dims
 from moderation_data.aggregates.mechanism import RESOLUTION
 from moderation_data.aggregates.spec import AggregateSpec
-from moderation_data.aggregates.table import narrow_table_for
 from moderation_data.query import language as ql
 from platform_api.dataapi import statement_timeout
 
@@ -89,18 +88,9 @@ def _accounts_sql(spec: AggregateSpec, table: str, where: str, params: list) -> 
     return sql, [*params, *params, bound * RESOLUTION, bound, RESOLUTION]
 
 
-def read_columns(spec: AggregateSpec) -> set[str]:
-    """Every column the aggregate reads: its groups', its filter's and its value's."""
-    names = {d.name for d in spec.dimensions} | ql.referenced_fields(spec.node)
-    if spec.value:
-        names.add(spec.value.name)
-    return {spec.fields[name].column for name in names}
-
-
 def bounded_vectors(spec: AggregateSpec, *, table: str) -> dict[str, list[int]]:
     """The exact, bounded ``count`` (and ``sum``) of every cell, in units, in :func:`cell_keys` order."""
     where, params = ql.compile_sql(spec.node, spec.fields)
-    table = narrow_table_for(table, read_columns(spec))
     build = _accounts_sql if spec.measure == "accounts" else _decisions_sql
     sql, sql_params = build(spec, table, where, params)
     with statement_timeout(), connection.cursor() as cursor:

@@ -7,10 +7,6 @@ clustered by ``unit_rows`` with a BRIN index on it, so the few rows of prolific 
 ones whose contribution may need capping, are read as one contiguous range and grouped by a small
 integer instead of a 64-character pseudonym. It is derived from the published rows, built once
 (at release build, or on first use), and frozen by the same triggers as the rows.
-
-Beside it, ``<name>_narrow`` holds the same rows with the scalar columns only (no lists, no
-pseudonyms): a quarter of the width, so the aggregates that group and filter by scalar fields (most
-of them: every groupable field is scalar) scan a quarter of the bytes (``narrow_table_for``).
 """
 
 from __future__ import annotations
@@ -28,18 +24,6 @@ _LOCK_NAMESPACE = 0x4147  # pg_advisory_xact_lock(namespace, release id): one bu
 
 def aggregation_table_name(release_id: int) -> str:
     return f"moderation_data_aggregate_rows_{int(release_id)}"
-
-
-NARROW_TYPES = frozenset({"date", "month", "enum", "boolean", "bucket", "string", "integer"})
-
-
-def narrow_table_name(name: str) -> str:
-    return f"{name}_narrow"
-
-
-def narrow_columns(release: Release) -> list[str]:
-    """The scalar columns (every groupable field, every value field): what most aggregates read."""
-    return [entry["column"] for entry in codebook_fields(release).values() if entry["type"] in NARROW_TYPES]
 
 
 def copied_columns(release: Release) -> list[str]:
@@ -70,34 +54,13 @@ def create_aggregation_table(*, release: Release, source_table: str, name: str) 
         cursor.execute(f"ANALYZE {name}")
         cursor.execute(f"SELECT coalesce(max(unit), 0) FROM {name}")  # noqa: S608 - our own table name
         units = cursor.fetchone()[0]
-        narrow = narrow_table_name(name)
-        scalars = ", ".join(f'"{column}"' for column in narrow_columns(release))
-        cursor.execute(f"DROP TABLE IF EXISTS {narrow}")
-        cursor.execute(
-            f"CREATE TABLE {narrow} AS SELECT unit, unit_rows, {scalars} FROM {name} ORDER BY unit_rows, unit"  # noqa: S608 - identifiers from the codebook
-        )
-        cursor.execute(f"CREATE INDEX {narrow}_unit_rows_brin ON {narrow} USING brin (unit_rows)")
-        cursor.execute(f"ANALYZE {narrow}")
-        for table in (name, narrow):
-            for event in ("INSERT OR UPDATE OR DELETE", "TRUNCATE"):
-                suffix = "_truncate" if event == "TRUNCATE" else ""
-                cursor.execute(
-                    f"CREATE TRIGGER moderation_data_frozen{suffix} BEFORE {event} ON {table} "
-                    "FOR EACH STATEMENT EXECUTE FUNCTION moderation_data_frozen()"
-                )
+        for event in ("INSERT OR UPDATE OR DELETE", "TRUNCATE"):
+            suffix = "_truncate" if event == "TRUNCATE" else ""
+            cursor.execute(
+                f"CREATE TRIGGER moderation_data_frozen{suffix} BEFORE {event} ON {name} "
+                "FOR EACH STATEMENT EXECUTE FUNCTION moderation_data_frozen()"
+            )
     return rows, units
-
-
-def narrow_table_for(table: str, columns: set[str]) -> str:
-    """``table``'s narrow companion when it exists and holds every column in ``columns``; else ``table``."""
-    narrow = narrow_table_name(table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT array_agg(attname::text) FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attnum > 0",
-            [narrow],
-        )
-        present = cursor.fetchone()[0]
-    return narrow if present and columns <= set(present) else table
 
 
 def build_aggregation_table(release: Release) -> AggregationTable:

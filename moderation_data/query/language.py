@@ -650,13 +650,6 @@ def _join(operator: str, parts: list[str], empty: str) -> str:
     return parts[0] if len(parts) == 1 else "(" + f" {operator} ".join(parts) + ")"
 
 
-def referenced_fields(node: Node) -> set[str]:
-    """The names of every field a query's conditions mention."""
-    if isinstance(node, Condition):
-        return {node.field_name}
-    return set().union(*(referenced_fields(child) for child in (*node.and_, *node.or_, *node.not_)))
-
-
 def compile_sql(node: Node, fields: Mapping[str, Field]) -> tuple[str, list]:
     """A parameterised WHERE fragment (``%s`` placeholders) selecting exactly the rows the query matches.
 
