@@ -92,6 +92,8 @@ def budgets_of(grant) -> list[BudgetStatus]:
         Release.objects.published()
         .filter(dataset__slug=ROW_LEVEL_SLUG, dataset__is_active=True, dataset__grants=grant)
         .select_related("dataset")
+        # Only names are shown: the release's JSON documents (codebook, report, totals) are never decoded here.
+        .defer("anonymization", "privacy_report", "control_totals", "codebook")
         .order_by("-published_at", "-id")
     )
     if not releases:
