@@ -222,7 +222,16 @@ def machine() -> str:
 
 
 def write_results(section: str, body: str) -> None:
-    """Replace (or add) one section of benchmarks/RESULTS.md."""
+    """Replace (or add) one section of benchmarks/RESULTS.md.
+
+    A run at another size than the default 1,000,000 rows (``BENCH_ROWS``) gets sections of its own,
+    so a 10M run sits beside the 1M figures instead of replacing them.
+    """
+    rows = int(os.environ.get("BENCH_ROWS", "1000000"))
+    if rows != 1_000_000:
+        section = f"{section}-{rows}"
+        heading, _, rest = body.strip().partition("\n")
+        body = f"{heading} at {rows:,} rows\n{rest}"
     path = BASE_DIR / "benchmarks" / "RESULTS.md"
     text = path.read_text() if path.exists() else "# Benchmark results\n\nWritten by the benchmarks themselves.\n"
     marker_start, marker_end = f"<!-- {section} -->", f"<!-- /{section} -->"
