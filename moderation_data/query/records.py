@@ -166,9 +166,24 @@ def _period_node(fields: dict[str, ql.Field], start: dt.date | None, end: dt.dat
 # --- honest filters on generalized values (docs/query.md, "Generalized values") ----------------
 
 
+_PRECISIONS: dict[tuple[int, str], dict[str, str]] = {}
+
+
 def precisions(release: Release) -> dict[str, str]:
-    """The precision of each quasi-identifier of a release (codebook ``precision``; day for old releases)."""
-    return {name: entry["precision"] for name, entry in codebook_fields(release).items() if "precision" in entry}
+    """The precision of each quasi-identifier of a release (codebook ``precision``; day for old releases).
+
+    Kept per process for published releases, like :func:`query_fields`: their codebook never changes
+    (triggers freeze it), and reading it per request cost a query and its JSON (row endpoints defer it).
+    """
+    key = (release.pk, release.rows_table)
+    cached = _PRECISIONS.get(key) if release.pk is not None else None
+    if cached is None:
+        cached = {name: entry["precision"] for name, entry in codebook_fields(release).items() if "precision" in entry}
+        if release.pk is not None and release.status == Release.Status.PUBLISHED:
+            if len(_PRECISIONS) > 256:
+                _PRECISIONS.clear()
+            _PRECISIONS[key] = cached
+    return dict(cached)
 
 
 def _generalized_condition(

@@ -37,7 +37,7 @@ def get_published_release(dataset: Dataset, version: str) -> Release:
 
 # The JSON documents of a release that the row endpoints never read per request (the codebook is
 # read once per process and release: moderation_data.query.records.query_fields).
-_HEAVY_FIELDS = ("anonymization", "control_totals", "codebook")
+_HEAVY_FIELDS = ("anonymization", "control_totals", "codebook", "privacy_report")
 
 
 def get_release_for_rows(dataset: Dataset, version: str) -> Release:
