@@ -18,6 +18,7 @@ import hashlib
 import os
 import re
 import secrets
+import tempfile
 from pathlib import Path
 
 MIN_KEY_BYTES = 32
@@ -95,7 +96,12 @@ def new_key() -> str:
 
 
 def local_pseudonym_key(local_dir: Path) -> str:
-    """The checkout's development key: read from ``local_dir/pseudonym.key``, created (0600, O_EXCL) on first use."""
+    """The checkout's development key: read from ``local_dir/pseudonym.key``, created (0600) on first use.
+
+    The key is written to a private temporary file and linked into place, which fails if the file
+    exists: a concurrent first run (web, worker and beat starting together) sees either no file or a
+    whole one, never an empty file still being written, and all of them end up with the same key.
+    """
     path = Path(local_dir) / LOCAL_KEY_FILENAME
     try:
         return _read(path)
@@ -103,12 +109,18 @@ def local_pseudonym_key(local_dir: Path) -> str:
         pass
     path.parent.mkdir(parents=True, exist_ok=True)
     key = new_key()
+    fd, temporary = tempfile.mkstemp(prefix=f".{LOCAL_KEY_FILENAME}.", dir=path.parent)  # mode 0600
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process made it first: use theirs
-        return _read(path)
-    with os.fdopen(fd, "w") as file:
-        file.write(key + "\n")
+        with os.fdopen(fd, "w") as file:
+            file.write(key + "\n")
+            file.flush()
+            os.fsync(file.fileno())
+        try:
+            os.link(temporary, path)
+        except FileExistsError:  # another process made it first: use theirs
+            return _read(path)
+    finally:
+        os.unlink(temporary)
     return key
 
 

@@ -134,9 +134,14 @@ def test_a_checkout_generates_its_key_once_with_mode_0600_and_reuses_it(tmp_path
 
 
 def test_concurrent_first_runs_agree_on_one_key(tmp_path):
-    with ThreadPoolExecutor(8) as pool:
-        keys = set(pool.map(lambda _: local_secrets.local_pseudonym_key(tmp_path), range(16)))
-    assert len(keys) == 1
+    # Many rounds: a reader that met the file half written (empty) used to fail the round.
+    for round_ in range(30):
+        directory = tmp_path / str(round_)
+        with ThreadPoolExecutor(8) as pool:
+            keys = set(pool.map(local_secrets.local_pseudonym_key, [directory] * 16))
+        assert len(keys) == 1
+        assert [p.name for p in directory.iterdir()] == ["pseudonym.key"]  # no temporary file left
+        assert (directory / "pseudonym.key").stat().st_mode & 0o777 == 0o600
 
 
 def test_a_development_process_without_a_key_uses_the_checkouts_generated_key(tmp_path):
