@@ -189,15 +189,32 @@ def _purge(releases) -> None:
 
 
 def _empty_tables_but_shared(attempts: int = 5) -> None:
+    """Empty every table but the shared ones: the few a test wrote to are found and their rows deleted.
+
+    A TRUNCATE of all 44 tables costs 0.1-0.2 s per transactional test, whatever they hold; finding
+    the non-empty ones and deleting their rows costs a few milliseconds. Triggers are off for the
+    delete (``session_replication_role``), as TRUNCATE bypasses the append-only row triggers: no
+    table kept here references an emptied one, so no foreign key can be left dangling.
+    """
     from django.db import OperationalError
 
     tables = [t for t in connection.introspection.django_table_names(only_existing=True) if t not in KEEP_TABLES]
+    probe = " UNION ALL ".join(f"SELECT '{table}' WHERE EXISTS (SELECT 1 FROM {table})" for table in tables)  # noqa: S608
     for attempt in range(attempts):
         try:
             with connection.cursor() as cursor:
-                cursor.execute(f"TRUNCATE {', '.join(tables)}")
+                cursor.execute(probe)
+                written = [row[0] for row in cursor.fetchall()]
+                if written:
+                    cursor.execute("BEGIN")
+                    cursor.execute("SET LOCAL session_replication_role = replica")
+                    for table in written:
+                        cursor.execute(f"DELETE FROM {table}")  # noqa: S608
+                    cursor.execute("COMMIT")
             return
         except OperationalError:
+            with connection.cursor() as cursor:
+                cursor.execute("ROLLBACK")
             # A worker still finishing the test's last task can hold row locks in another order:
             # PostgreSQL breaks the deadlock by cancelling us; the worker's step is short, so retry.
             if attempt == attempts - 1:

@@ -54,9 +54,11 @@ ROWS = [
 ]
 
 
-@pytest.fixture
-def sample_table(db):
-    with connection.cursor() as cursor:
+@pytest.fixture(scope="module")
+def _committed_sample_table(django_db_setup, django_db_blocker):
+    """The sample table, created and filled once for the module (tests only read it)."""
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS querylang_sample")
         cursor.execute(
             """
             CREATE TABLE querylang_sample (
@@ -68,8 +70,13 @@ def sample_table(db):
         )
         cursor.executemany("INSERT INTO querylang_sample VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)", ROWS)
     yield "querylang_sample"
-    with connection.cursor() as cursor:
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
         cursor.execute("DROP TABLE IF EXISTS querylang_sample")
+
+
+@pytest.fixture
+def sample_table(db, _committed_sample_table):
+    return _committed_sample_table
 
 
 def selected_ids(node, **kwargs) -> list[int]:
