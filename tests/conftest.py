@@ -199,7 +199,7 @@ def _empty_tables_but_shared(attempts: int = 5) -> None:
     from django.db import OperationalError
 
     tables = [t for t in connection.introspection.django_table_names(only_existing=True) if t not in KEEP_TABLES]
-    probe = " UNION ALL ".join(f"SELECT '{table}' WHERE EXISTS (SELECT 1 FROM {table})" for table in tables)  # noqa: S608
+    probe = " UNION ALL ".join(f"SELECT '{table}' WHERE EXISTS (SELECT 1 FROM {table})" for table in tables)
     for attempt in range(attempts):
         try:
             with connection.cursor() as cursor:
@@ -209,7 +209,7 @@ def _empty_tables_but_shared(attempts: int = 5) -> None:
                     cursor.execute("BEGIN")
                     cursor.execute("SET LOCAL session_replication_role = replica")
                     for table in written:
-                        cursor.execute(f"DELETE FROM {table}")  # noqa: S608
+                        cursor.execute(f"DELETE FROM {table}")
                     cursor.execute("COMMIT")
             return
         except OperationalError:
