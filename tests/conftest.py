@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -33,10 +36,19 @@ def database_url_of(settings_dict: dict) -> str:
     return f"postgresql://{auth}{host}{port}/{settings_dict['NAME']}"
 
 
+# Export files of this test process and every worker and gunicorn it starts: one private directory.
+EXPORT_DIR = Path(tempfile.mkdtemp(prefix="exports-test-"))
+atexit.register(shutil.rmtree, EXPORT_DIR, ignore_errors=True)
+# Workers of the test run: small chunks, so that even a test release is split and combined (the path
+# large exports take), and a short stale threshold for the tests that kill a worker mid-export.
+WORKER_ENV = {"EXPORT_CHUNK_ROWS": "700", "EXPORT_STALE_SECONDS": "6", "LOG_LEVEL": "INFO"}
+
+
 def subprocess_env(**extra: str) -> dict[str, str]:
     """Environment for a child process (worker, gunicorn) that must use the test database."""
     env = dict(os.environ)
     env["DATABASE_URL"] = database_url_of(connection.settings_dict)
+    env["EXPORT_STORAGE_DIR"] = str(EXPORT_DIR)
     env["REDIS_URL"] = settings.REDIS_URL
     env["RATELIMIT_KEY_PREFIX"] = settings.RATELIMIT_KEY_PREFIX
     env["PLATFORM_EMBEDDED_SUPERVISED"] = "1"
@@ -52,10 +64,24 @@ def redis_client() -> Iterator[redis.Redis]:
 
 
 class WorkerProcess:
-    """A real `celery worker` process consuming a given queue (by default the test run's private one)."""
+    """A real `celery worker` process consuming a given queue (by default the test run's private one).
 
-    def __init__(self, queue: str, concurrency: int = 1, pool: str = "prefork", extra_env: dict | None = None):
+    While one started by a test consumes the test run's queue, the shared worker (``SHARED_WORKER``)
+    stops consuming it: the test's tasks all go to the worker it started, with its settings and faults.
+    """
+
+    def __init__(
+        self,
+        queue: str,
+        concurrency: int = 1,
+        pool: str = "prefork",
+        extra_env: dict | None = None,
+        *,
+        shared: bool = False,
+    ):
         self.queue = queue
+        self.shared = shared
+        self._pausing_shared = False
         self.concurrency = concurrency
         self.pool = pool
         self.extra_env = extra_env or {}
@@ -67,6 +93,16 @@ class WorkerProcess:
         self.log_path = BASE_DIR / ".local" / "test-logs" / f"worker-{self.name}.log"
 
     def start(self, timeout: float = 60) -> WorkerProcess:
+        if not self.shared and self.queue == settings.CELERY_TASK_DEFAULT_QUEUE:
+            SHARED_WORKER.pause()
+            self._pausing_shared = True
+        try:
+            return self._start(timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self, timeout: float) -> WorkerProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
@@ -87,13 +123,20 @@ class WorkerProcess:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"worker exited early; see {self.log_path}")
-            replies = app.control.ping(destination=[f"{self.name}@{os.uname().nodename}"], timeout=0.5)
+            replies = app.control.ping(destination=[self.hostname], timeout=0.25)
             if replies:
                 return self
         raise RuntimeError(f"worker did not answer a ping within {timeout}s; see {self.log_path}")
 
+    @property
+    def hostname(self) -> str:
+        return f"{self.name}@{os.uname().nodename}"
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
+        if self.running():
             import signal
 
             os.killpg(self.proc.pid, signal.SIGTERM)
@@ -104,17 +147,75 @@ class WorkerProcess:
                 self.proc.wait()
         if getattr(self, "_log", None):
             self._log.close()
+        if self._pausing_shared:
+            self._pausing_shared = False
+            SHARED_WORKER.resume()
+
+
+class SharedWorker:
+    """One worker per test process, shared by every module that only needs a running worker.
+
+    Started on first use and stopped when the session ends: a worker boots in 1.5-2 s and stops in
+    about 1 s, and a dozen modules need one. While a test's own worker consumes the queue (see
+    ``WorkerProcess``), this one is told to stop consuming it (Celery's ``cancel_consumer``) and
+    to start again afterwards (``add_consumer``).
+    """
+
+    def __init__(self) -> None:
+        self.worker: WorkerProcess | None = None
+        self.private = 0  # workers started by tests, consuming the queue now
+
+    def get(self) -> WorkerProcess:
+        if self.private:
+            raise RuntimeError("a test's own worker is consuming the queue: the shared worker is paused")
+        if self.worker is None or not self.worker.running():
+            queue = settings.CELERY_TASK_DEFAULT_QUEUE
+            self.worker = WorkerProcess(queue=queue, extra_env=dict(WORKER_ENV), shared=True).start()
+        return self.worker
+
+    def _control(self, command: str) -> None:
+        from platform_api.celery import app
+
+        if self.worker is None or not self.worker.running():
+            return
+        method = getattr(app.control, command)
+        replies = method(self.worker.queue, destination=[self.worker.hostname], reply=True, timeout=5)
+        if not replies:
+            raise RuntimeError(f"the shared worker did not answer {command}; see {self.worker.log_path}")
+
+    def pause(self) -> None:
+        self.private += 1
+        if self.private == 1:
+            self._control("cancel_consumer")
+
+    def resume(self) -> None:
+        self.private -= 1
+        if self.private == 0:
+            self._control("add_consumer")
+
+    def stop(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+            self.worker = None
+
+
+SHARED_WORKER = SharedWorker()
+
+
+@pytest.fixture(scope="session")
+def _shared_worker_session(django_db_setup) -> Iterator[SharedWorker]:
+    """Stops the shared worker before the test database is dropped."""
+    yield SHARED_WORKER
+    SHARED_WORKER.stop()
 
 
 @pytest.fixture(scope="module")
-def celery_worker_process(django_db_setup) -> Iterator[WorkerProcess]:
+def celery_worker_process(_shared_worker_session) -> WorkerProcess:
     """A real worker consuming this test run's private default queue (see platform_api.pytest_env).
 
-    One per module: tests that only need a running worker share it.
+    The test process's shared worker (``SharedWorker``): tests that only need a running worker share it.
     """
-    worker = WorkerProcess(queue=settings.CELERY_TASK_DEFAULT_QUEUE).start()
-    yield worker
-    worker.stop()
+    return _shared_worker_session.get()
 
 
 # Tables a committed test leaves as they were: the catalog, the shared releases that were there
@@ -269,3 +370,34 @@ def _no_release_left_by_a_previous_module(django_db_setup, django_db_blocker):
         # the connection then names the real database, which is never touched.
         if connection.settings_dict["NAME"].startswith("test_"):
             purge_stale_releases()
+
+
+# The longest modules (seconds on a quiet 2-core machine), started first: with ``--dist loadfile`` each
+# xdist process takes the next module as it finishes one, so long modules left for the end would keep
+# one process busy while the other sits idle (15 s of a 230 s run, measured).
+LONGEST_FIRST = (
+    "tests/moderation_data/test_exports_crash.py",
+    "tests/researchers/test_browser.py",
+    "tests/client/test_cli.py",
+    "tests/reliability/test_two_webs_two_workers.py",
+    "tests/moderation_data/test_exports.py",
+    "tests/reliability/test_worker_kill_recovery.py",
+    "tests/client/test_client_api.py",
+    "tests/moderation_data/test_query_api_limits.py",
+    "tests/client/test_install.py",
+    "tests/researchers/test_dsc_browser.py",
+    "tests/moderation_data/test_query_api.py",
+    "tests/client/test_client_resume.py",
+    "tests/client/test_notebook.py",
+    "tests/moderation_data/test_key_material_in_postgres_logs.py",
+)
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    rank = {path: i for i, path in enumerate(LONGEST_FIRST)}
+
+    def key(indexed):
+        index, item = indexed
+        return (rank.get(item.nodeid.split("::", 1)[0], len(rank)), index)
+
+    items[:] = [item for _, item in sorted(enumerate(items), key=key)]

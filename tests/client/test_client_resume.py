@@ -145,8 +145,8 @@ def test_a_corrupt_partial_download_is_detected_and_removed(live, tmp_workdir):
 
 @pytest.fixture(scope="module")
 def short_minutes(live):
-    """A gunicorn whose grant "minutes" last 3 seconds (tests/client/short_window_wsgi.py)."""
-    server = GunicornServer(app="tests.client.short_window_wsgi", extra_env={"TEST_MINUTE_SECONDS": "3"}).start()
+    """A gunicorn whose grant "minutes" last 1 second (tests/client/short_window_wsgi.py)."""
+    server = GunicornServer(app="tests.client.short_window_wsgi", extra_env={"TEST_MINUTE_SECONDS": "1"}).start()
     yield server
     server.stop()
 

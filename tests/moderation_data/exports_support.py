@@ -6,28 +6,18 @@ workers it starts share one temporary export directory.
 
 from __future__ import annotations
 
-import atexit
 import csv
 import io
 import json
-import shutil
-import tempfile
 import time
-from pathlib import Path
 
 from django.conf import settings
 
-from tests.conftest import WorkerProcess
+from tests.conftest import EXPORT_DIR, WORKER_ENV, WorkerProcess
 
 EXPORTS = "/api/v1/exports"
 RECORDS = "/api/v1/datasets/moderation-decisions/releases/latest/records"
-# Small chunks, so that even a test release is split and combined (the path large exports take).
-WORKER_ENV = {"EXPORT_CHUNK_ROWS": "700", "EXPORT_STALE_SECONDS": "6", "LOG_LEVEL": "INFO"}
 GENEROUS = {"requests_per_minute": 100_000, "requests_per_day": 1_000_000, "records_per_day": 10_000_000}
-
-
-EXPORT_DIR = Path(tempfile.mkdtemp(prefix="exports-test-"))
-atexit.register(shutil.rmtree, EXPORT_DIR, ignore_errors=True)
 
 
 def use_private_export_dir(settings) -> None:
@@ -41,7 +31,7 @@ def use_private_export_dir(settings) -> None:
 
 
 def start_worker(*, concurrency: int = 1, **env: str) -> WorkerProcess:
-    extra = {**WORKER_ENV, "EXPORT_STORAGE_DIR": str(EXPORT_DIR), **env}
+    extra = {**WORKER_ENV, **env}
     return WorkerProcess(queue=settings.CELERY_TASK_DEFAULT_QUEUE, concurrency=concurrency, extra_env=extra).start()
 
 

@@ -26,7 +26,6 @@ from tests.moderation_data.exports_support import (
     download,
     read_export,
     request_export,
-    start_worker,
     use_private_export_dir,
     wait_for_export,
 )
@@ -38,11 +37,9 @@ def _private_export_dir(settings):
 
 
 @pytest.fixture(scope="module")
-def export_worker(django_db_setup):
-    """One export worker for the module's tests that only need a running one."""
-    worker = start_worker()
-    yield worker
-    worker.stop()
+def export_worker(celery_worker_process):
+    """The test process's shared worker (tests.conftest.SharedWorker): these tests only need a running one."""
+    return celery_worker_process
 
 
 QUERY = {

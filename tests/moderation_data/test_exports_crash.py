@@ -41,7 +41,7 @@ def _private_export_dir(settings):
 
 
 ROWS = 2800  # about 4 chunks of 700 rows
-SLOW = {"EXPORT_TEST_CHUNK_DELAY": "0.35"}  # per 256 rows: a chunk takes about 1 s
+SLOW = {"EXPORT_TEST_CHUNK_DELAY": "0.15"}  # per 256 rows: a chunk takes about 0.4 s
 
 
 class FilePoller(threading.Thread):
@@ -197,7 +197,7 @@ def test_a_failed_export_refunds_its_allowance_and_says_why(big_release):
 
 def test_chunks_of_one_export_are_written_in_parallel_by_several_worker_processes(big_release):
     client = make_research_client(**GENEROUS)
-    worker = start_worker(concurrency=2, EXPORT_TEST_CHUNK_DELAY="0.4")
+    worker = start_worker(concurrency=2, EXPORT_TEST_CHUNK_DELAY="0.2")
     try:
         export_id = request_export(client, format="jsonl").json()["id"]
         most_at_once, deadline = 0, time.monotonic() + 120

@@ -248,12 +248,9 @@ def test_the_researcher_reveals_copies_and_downloads_credentials_that_work(brows
 
 
 @pytest.fixture(scope="module")
-def export_worker(django_db_setup, django_db_blocker):
-    from tests.moderation_data.exports_support import start_worker
-
-    worker = start_worker()
-    yield worker
-    worker.stop()
+def export_worker(celery_worker_process):
+    """The test process's shared worker (tests.conftest.SharedWorker): these tests only need a running one."""
+    return celery_worker_process
 
 
 def test_the_dashboard_shows_usage_exports_and_releases_and_downloads_an_export(

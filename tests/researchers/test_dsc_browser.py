@@ -22,7 +22,6 @@ from tests.api_fixtures import ResearchClient
 from tests.moderation_data.exports_support import (
     download,
     request_export,
-    start_worker,
     use_private_export_dir,
     wait_for_export,
 )
@@ -63,10 +62,9 @@ def browser(monkeypatch, settings):
 
 
 @pytest.fixture(scope="module")
-def export_worker(django_db_setup):
-    worker = start_worker()
-    yield worker
-    worker.stop()
+def export_worker(celery_worker_process):
+    """The test process's shared worker (tests.conftest.SharedWorker): these tests only need a running one."""
+    return celery_worker_process
 
 
 def test_a_reasoned_request_goes_from_the_admin_through_an_invitation_to_records_and_exports(

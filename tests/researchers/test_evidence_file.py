@@ -29,7 +29,6 @@ from tests.moderation_data.exports_support import (
     download,
     read_export,
     request_export,
-    start_worker,
     use_private_export_dir,
     wait_for_export,
 )
@@ -46,10 +45,9 @@ def _private_export_dir(settings):
 
 
 @pytest.fixture(scope="module")
-def export_worker(django_db_setup):
-    worker = start_worker()
-    yield worker
-    worker.stop()
+def export_worker(celery_worker_process):
+    """The test process's shared worker (tests.conftest.SharedWorker): these tests only need a running one."""
+    return celery_worker_process
 
 
 def unzip(content: bytes) -> dict[str, bytes]:
