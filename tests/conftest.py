@@ -371,33 +371,3 @@ def _no_release_left_by_a_previous_module(django_db_setup, django_db_blocker):
         if connection.settings_dict["NAME"].startswith("test_"):
             purge_stale_releases()
 
-
-# The longest modules (seconds on a quiet 2-core machine), started first: with ``--dist loadfile`` each
-# xdist process takes the next module as it finishes one, so long modules left for the end would keep
-# one process busy while the other sits idle (15 s of a 230 s run, measured).
-LONGEST_FIRST = (
-    "tests/moderation_data/test_exports_crash.py",
-    "tests/researchers/test_browser.py",
-    "tests/client/test_cli.py",
-    "tests/reliability/test_two_webs_two_workers.py",
-    "tests/moderation_data/test_exports.py",
-    "tests/reliability/test_worker_kill_recovery.py",
-    "tests/client/test_client_api.py",
-    "tests/moderation_data/test_query_api_limits.py",
-    "tests/client/test_install.py",
-    "tests/researchers/test_dsc_browser.py",
-    "tests/moderation_data/test_query_api.py",
-    "tests/client/test_client_resume.py",
-    "tests/client/test_notebook.py",
-    "tests/moderation_data/test_key_material_in_postgres_logs.py",
-)
-
-
-def pytest_collection_modifyitems(config, items) -> None:
-    rank = {path: i for i, path in enumerate(LONGEST_FIRST)}
-
-    def key(indexed):
-        index, item = indexed
-        return (rank.get(item.nodeid.split("::", 1)[0], len(rank)), index)
-
-    items[:] = [item for _, item in sorted(enumerate(items), key=key)]
