@@ -370,4 +370,3 @@ def _no_release_left_by_a_previous_module(django_db_setup, django_db_blocker):
         # the connection then names the real database, which is never touched.
         if connection.settings_dict["NAME"].startswith("test_"):
             purge_stale_releases()
-
