@@ -200,6 +200,8 @@ class SharedWorker:
 
 
 SHARED_WORKER = SharedWorker()
+# A session stopped early (Ctrl-C, a crash) leaves no worker behind.
+atexit.register(SHARED_WORKER.stop)
 
 
 @pytest.fixture(scope="session")

@@ -22,6 +22,7 @@ from moderation_data.exports.models import Export, ExportChunk
 from moderation_data.exports.tasks import requeue_stuck_exports_task
 from researchers.quotas import export_allowance
 from tests.api_fixtures import build_published_release, make_research_client
+from tests.conftest import SHARED_WORKER
 from tests.moderation_data.exports_support import (
     EXPORT_DIR,
     GENEROUS,
@@ -86,11 +87,9 @@ def wait_until_mid_export(export_id: str, timeout: float = 90) -> int:
 
 
 def clean_run(client, fmt: str) -> dict:
-    worker = start_worker()
-    try:
-        return wait_for_export(client, request_export(client, format=fmt).json()["id"])
-    finally:
-        worker.stop()
+    """The same export written by the test process's shared worker, undisturbed: the reference."""
+    SHARED_WORKER.get()
+    return wait_for_export(client, request_export(client, format=fmt).json()["id"])
 
 
 def assert_exactly_once(export_id: str, body: dict, clean: dict, answers) -> None:
@@ -115,7 +114,7 @@ ROWS_IN_RELEASE = [0]
 
 
 @pytest.fixture(scope="module")
-def big_release(django_db_setup, django_db_blocker):
+def big_release(django_db_setup, django_db_blocker, _shared_worker_session):
     with django_db_blocker.unblock():
         release = build_published_release(rows=ROWS)
     ROWS_IN_RELEASE[0] = release.row_count
