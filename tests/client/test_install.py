@@ -45,3 +45,15 @@ def test_the_client_installs_into_a_fresh_virtualenv_with_pip_and_imports_withou
 def test_importing_modresearch_imports_no_django_in_this_process_either():
     code = "import sys, modresearch; sys.exit(any(m == 'django' or m.startswith('django.') for m in sys.modules))"
     assert subprocess.run([sys.executable, "-c", code], cwd=CLIENT).returncode == 0
+
+
+def test_the_cli_and_a_plain_client_start_without_importing_pandas():
+    # pandas (and numpy) load when a DataFrame is first built: `modresearch --help`, counts, JSONL/CSV walks
+    # and exports start in a third of the time.
+    code = (
+        "import sys, modresearch, modresearch.cli; c = modresearch.Client('http://x', 'id', 'secret'); "
+        "sys.exit(any(m.split('.')[0] in ('pandas', 'numpy', 'pyarrow') for m in sys.modules))"
+    )
+    assert subprocess.run([sys.executable, "-c", code], cwd=CLIENT).returncode == 0
+    frames = "import sys, modresearch.frames; sys.exit('pandas' not in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", frames], cwd=CLIENT).returncode == 0

@@ -8,6 +8,7 @@ once, and the file endpoint, polled throughout, must only ever answer 409 or the
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import os
 import signal
@@ -17,6 +18,8 @@ from pathlib import Path
 
 import pytest
 from django.db import connection
+from django.db.models import F
+from django.utils import timezone
 
 from moderation_data.exports.models import Export, ExportChunk
 from moderation_data.exports.tasks import requeue_stuck_exports_task
@@ -26,6 +29,7 @@ from tests.conftest import SHARED_WORKER
 from tests.moderation_data.exports_support import (
     EXPORT_DIR,
     GENEROUS,
+    WORKER_ENV,
     download,
     request_export,
     start_worker,
@@ -110,6 +114,20 @@ def assert_exactly_once(export_id: str, body: dict, clean: dict, answers) -> Non
     assert ExportChunk.objects.filter(export_id=export_id).exclude(status="done").count() == 0
 
 
+def _recent_heartbeats_are_stale(export_id: str) -> bool:
+    """Whether requeue_stuck_exports would take the export over now (it must not while heartbeats are fresh)."""
+    cutoff = timezone.now() - dt.timedelta(seconds=int(WORKER_ENV["EXPORT_STALE_SECONDS"]))
+    running = ExportChunk.objects.filter(export_id=export_id, status="running")
+    return not running.filter(heartbeat_at__gt=cutoff).exists()
+
+
+def _age_heartbeats(export_id: str, *, seconds: int) -> None:
+    """As if ``seconds`` had passed since the dead worker's last heartbeat."""
+    shift = dt.timedelta(seconds=seconds)
+    Export.objects.filter(pk=export_id).update(heartbeat_at=F("heartbeat_at") - shift)
+    ExportChunk.objects.filter(export_id=export_id, status="running").update(heartbeat_at=F("heartbeat_at") - shift)
+
+
 ROWS_IN_RELEASE = [0]
 
 
@@ -158,9 +176,13 @@ def test_an_export_survives_its_whole_worker_being_killed_and_completes_exactly_
         os.killpg(worker.proc.pid, signal.SIGKILL)  # the main process and its pool child
         worker.proc.wait()
         assert Export.objects.get(pk=export_id).status == "running"
+        assert not _recent_heartbeats_are_stale(export_id)
         replacement = start_worker()
         # Its unacknowledged message would come back only after the visibility timeout; beat's
-        # requeue_stuck_exports finds the chunk whose heartbeat stopped and re-queues it.
+        # requeue_stuck_exports finds the chunk whose heartbeat stopped and re-queues it. The clock is
+        # injected: the dead worker's last heartbeats are set back past the stale threshold rather than
+        # waited out (tests/reliability/test_worker_kill_recovery.py waits it out with a real beat).
+        _age_heartbeats(export_id, seconds=int(WORKER_ENV["EXPORT_STALE_SECONDS"]) + 1)
         deadline = time.monotonic() + 180
         while Export.objects.get(pk=export_id).status != "ready" and time.monotonic() < deadline:
             requeue_stuck_exports_task.delay()

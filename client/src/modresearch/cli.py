@@ -29,7 +29,6 @@ from modresearch._version import __version__
 from modresearch.client import Client
 from modresearch.errors import APIError, ModResearchError, QuotaExceeded
 from modresearch.exports import write_csv_rows
-from modresearch.frames import FrameBuilder, empty_frame
 from modresearch.query import to_query
 from modresearch.walk import FileSink, Page, PageSpool, WalkState, dumps, resumable_walk
 
@@ -154,6 +153,8 @@ def cmd_records(client: Client, args: argparse.Namespace) -> int:
         sink.close()
     if kind == "parquet":
         assert isinstance(sink, PageSpool)
+        from modresearch.frames import FrameBuilder, empty_frame  # pandas only for Parquet
+
         builder = FrameBuilder(client._codebook(spec.dataset), spec.fields)
         for page_rows in sink.pages():
             builder.add(page_rows)

@@ -12,33 +12,33 @@ aggregates and exports all describe the same data even if a new release is publi
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from modresearch.citation import FORMATS as CITATION_FORMATS
 from modresearch.citation import citation as make_citation
 from modresearch.config import resolve
 from modresearch.errors import NotFound, QuotaExceeded
 from modresearch.exports import ExportJob
-from modresearch.frames import ArrowFrameBuilder, FrameBuilder, codebook_frame, empty_frame, to_frame
 from modresearch.http import Transport
 from modresearch.query import Where, to_query
 from modresearch.walk import MAX_PAGE_SIZE, Page, PageSpool, WalkSpec, WalkState, fetch_pages, resumable_walk
+
+if TYPE_CHECKING:  # pandas is imported when a frame is first built: the CLI and plain walks start without it
+    import pandas as pd
+
+    from modresearch.frames import FrameBuilder
 
 LATEST = "latest"
 
 
 def _has_pyarrow() -> bool:
-    try:
-        import pyarrow.ipc  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """Whether pyarrow is installed (found, not imported: it loads when the first Arrow page arrives)."""
+    return importlib.util.find_spec("pyarrow") is not None
 
 
 class Release:
@@ -162,6 +162,8 @@ class Client:
     # ------------------------------------------------------------------ catalog
     def datasets(self) -> pd.DataFrame:
         """The datasets this grant may use, one row each (its releases in ``releases``)."""
+        import pandas as pd
+
         rows = self._transport.json("GET", "/api/v1/datasets")["data"]
         frame = pd.DataFrame(rows)
         if not frame.empty:
@@ -184,6 +186,8 @@ class Client:
 
     def codebook(self, dataset: str) -> pd.DataFrame:
         """The codebook as a DataFrame indexed by field name (type, description, values, ``dtype`` in DataFrames)."""
+        from modresearch.frames import codebook_frame
+
         return codebook_frame(self._codebook(dataset))
 
     def release(self, dataset: str, version: str = LATEST) -> Release:
@@ -303,6 +307,8 @@ class Client:
         when the walk completes. ``df.attrs`` records the dataset, release, query and fields (and ``page_reports``:
         anything the pages said beside their rows).
         """
+        from modresearch.frames import ArrowFrameBuilder, FrameBuilder
+
         spec = self._spec(
             dataset, where=where, fields=fields, limit=limit, release=release, page_size=page_size, state=state
         )
@@ -364,6 +370,8 @@ class Client:
         spool.path.unlink(missing_ok=True)
 
     def _frame(self, builder: FrameBuilder, codebook: list[dict], spec: WalkSpec, reports: list[dict]) -> pd.DataFrame:
+        from modresearch.frames import empty_frame
+
         frame = builder.finish() if builder.rows else empty_frame(codebook, spec.fields)
         frame.attrs.update(
             {"dataset": spec.dataset, "release": spec.release, "query": spec.query, "fields": spec.fields}
@@ -392,6 +400,8 @@ class Client:
 
         ``pd.concat(list(c.iter_records(...)), ignore_index=True)`` equals ``c.records(...)``.
         """
+        from modresearch.frames import to_frame
+
         spec = self._spec(dataset, where=where, fields=fields, limit=limit, release=release, page_size=page_size)
         codebook = self._codebook(dataset)
         for page in self._pages(spec, progress):
@@ -520,6 +530,10 @@ def aggregate_frame(
     answer: dict, group_by: list[str], codebook: list[dict], dataset: str, version: str
 ) -> pd.DataFrame:
     """An aggregate answer as a DataFrame: group columns (codebook dtypes), count, noise_scale, ci95_low/high."""
+    import pandas as pd
+
+    from modresearch.frames import to_frame
+
     rows = next((answer[key] for key in ("data", "rows", "groups", "results") if isinstance(answer.get(key), list)), [])
     flat = []
     for row in rows:

@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from modresearch.errors import ChecksumMismatch, ConnectionFailed, ModResearchError
-from modresearch.frames import FrameBuilder, to_frame
 from modresearch.walk import loads
 
 if TYPE_CHECKING:
@@ -198,6 +197,8 @@ def sha256_of(path: Path) -> str:
 
 def read_export(path: Path, format: str, codebook: list[dict], fields: list[str] | None) -> pd.DataFrame:
     """An export file as a DataFrame with the same dtypes as :meth:`Client.records`."""
+    from modresearch.frames import FrameBuilder
+
     builder = FrameBuilder(codebook, fields)
     if format == "jsonl":
         with open(path, "rb") as handle:
@@ -246,6 +247,8 @@ def read_parquet(path: Path, codebook: list[dict], fields: list[str] | None) -> 
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ModResearchError("reading Parquet needs pyarrow: pip install 'modresearch[arrow]'") from exc
     table = pq.read_table(path)
+    from modresearch.frames import FrameBuilder
+
     builder = FrameBuilder(codebook, fields or table.column_names)
     for batch in table.to_batches(max_chunksize=50_000):
         columns = {name: batch.column(name).to_pylist() for name in batch.schema.names}
@@ -283,4 +286,4 @@ def _csv_cell(value: Any) -> str:
     return str(value)
 
 
-__all__ = ["ExportFailed", "ExportJob", "read_export", "sha256_of", "to_frame", "write_csv_rows"]
+__all__ = ["ExportFailed", "ExportJob", "read_export", "sha256_of", "write_csv_rows"]
