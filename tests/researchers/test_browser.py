@@ -9,11 +9,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from django.db import connections
 
 from researchers import services
 from researchers.models import AccessGrant, ResearchApplication, Researcher
@@ -42,15 +45,15 @@ def expect(locator):
     return playwright_expect(locator)
 
 
-@pytest.fixture
-def browser(monkeypatch, settings):
+@pytest.fixture(scope="module")
+def _chromium() -> Iterator:
+    """One Chromium for the module (launching it takes about 1 s of CPU); each test opens its own contexts."""
     sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
     # Playwright's sync API runs an event loop in this thread; our ORM calls here are still synchronous.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    # The live server speaks plain HTTP.
-    settings.SESSION_COOKIE_SECURE = False
-    settings.CSRF_COOKIE_SECURE = False
-    with sync_api.sync_playwright() as playwright:
+    before = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    playwright = sync_api.sync_playwright().start()
+    try:
         browser = playwright.chromium.launch(
             executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox", "--disable-dev-shm-usage"]
         )
@@ -58,11 +61,34 @@ def browser(monkeypatch, settings):
             yield browser
         finally:
             browser.close()
-            # The sync API runs the test in a greenlet with its own context, hence its own database
-            # connection: close it here, or the test database could not be dropped at the end.
-            from django.db import connections
+    finally:
+        # Connections opened while Playwright runs (e.g. by module fixtures' teardown) belong to its
+        # context: closed before it stops, or the test database could not be dropped at the end.
+        connections.close_all()
+        playwright.stop()
+        if before is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = before
+        connections.close_all()
 
-            connections.close_all()
+
+@pytest.fixture
+def browser(_chromium, settings):
+    """The module's Chromium; the contexts (cookies, storage) a test opens are closed after it."""
+    # The live server speaks plain HTTP.
+    settings.SESSION_COOKIE_SECURE = False
+    settings.CSRF_COOKIE_SECURE = False
+    before = set(_chromium.contexts)
+    try:
+        yield _chromium
+    finally:
+        for context in _chromium.contexts:
+            if context not in before:
+                context.close()
+        # The sync API runs the test in a greenlet with its own context, hence its own database
+        # connection: close it here, or the test database could not be dropped at the end.
+        connections.close_all()
 
 
 def screenshot(page, name: str) -> Path:

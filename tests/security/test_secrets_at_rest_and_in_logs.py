@@ -55,10 +55,9 @@ def _exports_dir(settings):
 
 
 def test_a_full_session_leaves_no_secret_token_or_key_in_the_database_sessions_or_logs(
-    release, client, caplog, settings
+    release, client, caplog, settings, celery_worker_process
 ):
     from moderation_data.releases.project_keys import project_key
-    from tests.moderation_data.exports_support import start_worker
 
     caplog.set_level(logging.DEBUG)  # every level: a DEBUG deployment must not log secrets either
     research = make_research_client()
@@ -83,14 +82,13 @@ def test_a_full_session_leaves_no_secret_token_or_key_in_the_database_sessions_o
     research.post(f"{RELEASE}/records", {"page_size": 50, "cursor": walked["next_cursor"]})
     research.post(f"{RELEASE}/count", {})
     research.post(f"{RELEASE}/aggregate", {"group_by": ["policy"], "epsilon": 0.1})
-    worker = start_worker()
-    try:
-        export_id = research.post("/api/v1/exports", {"dataset": "moderation-decisions", "format": "csv"}).json()["id"]
-        wait_for_export(research, export_id)
-        status, content, _ = download(research, export_id)
-        assert status == 200 and content
-    finally:
-        worker.stop()
+    # The test process's worker: its log holds this export's lines (and those of earlier tests).
+    worker = celery_worker_process
+    export_id = research.post("/api/v1/exports", {"dataset": "moderation-decisions", "format": "csv"}).json()["id"]
+    wait_for_export(research, export_id)
+    status, content, _ = download(research, export_id)
+    assert status == 200 and content
+    assert export_id in worker.log_path.read_text(errors="replace")
 
     needles = {
         "collected client secret": research.secret,
