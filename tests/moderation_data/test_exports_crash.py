@@ -90,6 +90,15 @@ def wait_until_mid_export(export_id: str, timeout: float = 90) -> int:
     raise AssertionError("the export never got mid-way")
 
 
+def chunk_cut_short(export_id: str) -> int:
+    """Right after a kill: the chunk the dead process was writing (still ``running``: nobody else can
+    have taken it over yet). Read after the kill, not before it: a chunk seen running a moment
+    earlier may have been finished in between."""
+    running = list(ExportChunk.objects.filter(export_id=export_id, status="running").values_list("index", flat=True))
+    assert len(running) == 1, f"the kill landed between two chunks ({running}): no chunk was cut short"
+    return running[0]
+
+
 def clean_run(client, fmt: str) -> dict:
     """The same export written by the test process's shared worker, undisturbed: the reference."""
     SHARED_WORKER.get()
@@ -148,9 +157,10 @@ def test_an_export_survives_its_pool_child_being_killed_and_completes_exactly_on
         export_id = request_export(client, format="parquet").json()["id"]
         poller = FilePoller(client, export_id)
         poller.start()
-        killed_chunk = wait_until_mid_export(export_id)
+        wait_until_mid_export(export_id)
         (child,) = pool_children(worker.proc.pid)
         os.kill(child, signal.SIGKILL)
+        killed_chunk = chunk_cut_short(export_id)
         # The worker notices the lost child and re-queues its message; a new child resumes the chunk.
         body = wait_for_export(client, export_id, timeout=180)
         time.sleep(0.3)
@@ -172,9 +182,10 @@ def test_an_export_survives_its_whole_worker_being_killed_and_completes_exactly_
         export_id = request_export(client, format="csv").json()["id"]
         poller = FilePoller(client, export_id)
         poller.start()
-        killed_chunk = wait_until_mid_export(export_id)
+        wait_until_mid_export(export_id)
         os.killpg(worker.proc.pid, signal.SIGKILL)  # the main process and its pool child
         worker.proc.wait()
+        killed_chunk = chunk_cut_short(export_id)
         assert Export.objects.get(pk=export_id).status == "running"
         assert not _recent_heartbeats_are_stale(export_id)
         replacement = start_worker()
