@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import functools
 import itertools
 import random
 import uuid
@@ -219,6 +220,25 @@ def default_days(rows: int) -> int:
     return max(28, min(DAYS, rows // 2500))
 
 
+def _copy_text(rows: int, seed: int, days: int) -> Iterator[tuple[str, str | None]]:
+    """COPY lines of the demo set: one per decision, with its appeal's line (or None)."""
+    for decision, appeal in generate_rows(rows, seed, days):
+        appeal_line = None
+        if appeal:
+            appeal_line = "\t".join(_copy_value(v) for v in [decision["platform_decision_id"], *appeal.values()])
+        yield "\t".join(_copy_value(decision.get(c)) for c in DECISION_COLUMNS), appeal_line
+
+
+# Small demo sets are made again and again in one process (a release per test module, the demo's reseeds):
+# their COPY text is remembered, at most SMALL_SET_CACHE sets of SMALL_SET_ROWS rows (a few MB).
+SMALL_SET_ROWS, SMALL_SET_CACHE = 10_000, 8
+
+
+@functools.lru_cache(maxsize=SMALL_SET_CACHE)
+def _small_copy_text(rows: int, seed: int, days: int) -> tuple[tuple[str, str | None], ...]:
+    return tuple(_copy_text(rows, seed, days))
+
+
 def generate_demo_data(*, rows: int, seed: int = 42, days: int | None = None) -> dict:
     """Write ``rows`` synthetic decisions (and their appeals) over ``days`` days from 2025-01-01.
 
@@ -238,14 +258,13 @@ def generate_demo_data(*, rows: int, seed: int = 42, days: int | None = None) ->
         )
         raw = cursor.cursor
         appeals: list[str] = []
+        lines = _small_copy_text(rows, seed, days) if rows <= SMALL_SET_ROWS else _copy_text(rows, seed, days)
         with raw.copy(f"COPY demo_decisions ({', '.join(DECISION_COLUMNS)}) FROM STDIN") as copy:
             buffer: list[str] = []
-            for decision, appeal in generate_rows(rows, seed, days):
-                buffer.append("\t".join(_copy_value(decision.get(c)) for c in DECISION_COLUMNS))
-                if appeal:
-                    appeals.append(
-                        "\t".join(_copy_value(v) for v in [decision["platform_decision_id"], *appeal.values()])
-                    )
+            for decision_line, appeal_line in lines:
+                buffer.append(decision_line)
+                if appeal_line:
+                    appeals.append(appeal_line)
                 if len(buffer) >= 5000:
                     copy.write("\n".join(buffer) + "\n")
                     buffer = []
