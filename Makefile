@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 unexport PYTHONDONTWRITEBYTECODE
 # Test processes (pytest-xdist); each gets its own database, Celery queue and rate-limit keys.
 PYTEST_WORKERS ?= auto
-PYTEST := $(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadfile
+PYTEST := $(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 .PHONY: install demo test test-fast lint format bench stop wipe browser-deps
 

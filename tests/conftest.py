@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import atexit
+import collections
+import json
 import os
 import shutil
 import subprocess
@@ -23,6 +25,55 @@ from django.test import TransactionTestCase
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 pytest_plugins = ["tests.api_fixtures"]
+
+# Seconds each test module took (measured on CI's kind of machine; `pytest --store-durations` rewrites it).
+DURATIONS = BASE_DIR / "tests" / "durations.json"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--store-durations", action="store_true",
+        help=f"write each test module's time to {DURATIONS.relative_to(BASE_DIR)} (the order of later runs)",
+    )  # fmt: skip
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Longest modules first, so that the test processes finish together.
+
+    `make test` runs `--dist loadfile --no-loadscope-reorder`: xdist hands out whole modules in this
+    order. By default it would sort them by their number of tests, which leaves the long one-test
+    modules (killed workers, two gunicorns, Chromium) for the end, while the other process idles.
+    Runs after pytest-django's ordering (plain tests before transactional ones), which it keeps
+    within each module; a module not in the file counts a second.
+    """
+    try:
+        seconds = json.loads(DURATIONS.read_text())
+    except (OSError, ValueError):
+        seconds = {}
+    first_seen: dict[str, int] = {}
+    for item in items:
+        first_seen.setdefault(item.nodeid.split("::")[0], len(first_seen))
+
+    def longest_first(item: pytest.Item) -> tuple[float, int]:
+        module = item.nodeid.split("::")[0]
+        return -float(seconds.get(module, 1.0)), first_seen[module]
+
+    items.sort(key=longest_first)
+
+
+_MODULE_SECONDS: dict[str, float] = collections.defaultdict(float)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    _MODULE_SECONDS[report.nodeid.split("::")[0]] += report.duration
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if not session.config.getoption("store_durations") or hasattr(session.config, "workerinput"):
+        return  # with xdist, the controller (which sees every process's reports) writes the file
+    ordered = sorted(_MODULE_SECONDS.items(), key=lambda pair: (-pair[1], pair[0]))
+    DURATIONS.write_text(json.dumps({module: round(value, 1) for module, value in ordered}, indent=0) + "\n")
 
 
 def database_url_of(settings_dict: dict) -> str:

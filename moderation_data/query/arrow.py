@@ -21,21 +21,25 @@ The page's cursor travels in the schema's metadata (``next_cursor``, ``has_more`
 
 from __future__ import annotations
 
-import pyarrow as pa
+from typing import TYPE_CHECKING
+
 from rest_framework.renderers import BaseRenderer
 
 from moderation_data.query import language as ql
 from moderation_data.query.records import RecordsQuery, RowsPage
 
+if TYPE_CHECKING:  # pyarrow is imported by the first Arrow page, not by every process that loads the URLs
+    import pyarrow as pa
+
 MEDIA_TYPE = "application/vnd.apache.arrow.stream"
 DICTIONARY_TYPES = {"enum", "bucket"}
-SCALAR_TYPES = {
-    "pseudonym": pa.string(),
-    "date": pa.date32(),
-    "month": pa.string(),
-    "boolean": pa.bool_(),
-    "integer": pa.int64(),
-    "string": pa.string(),
+SCALAR_TYPES = {  # pyarrow's type factories, by name
+    "pseudonym": "string",
+    "date": "date32",
+    "month": "string",
+    "boolean": "bool_",
+    "integer": "int64",
+    "string": "string",
 }
 
 
@@ -46,6 +50,8 @@ def _domain(field: ql.Field) -> list[str] | None:
 
 
 def _dictionary_array(values: list, domain: list[str], ordered: bool) -> pa.DictionaryArray:
+    import pyarrow as pa
+
     codes = {value: i for i, value in enumerate(domain)}
     indices = []
     for value in values:
@@ -63,6 +69,8 @@ def _dictionary_array(values: list, domain: list[str], ordered: bool) -> pa.Dict
 
 
 def _column(field: ql.Field, values: list) -> pa.Array:
+    import pyarrow as pa
+
     domain = _domain(field)
     if field.type == "list":
         offsets, flat, missing = [0], [], []
@@ -75,11 +83,13 @@ def _column(field: ql.Field, values: list) -> pa.Array:
         return pa.ListArray.from_arrays(pa.array(offsets, type=pa.int32()), items, mask=mask)
     if domain is not None:
         return _dictionary_array(values, list(domain), ordered=field.type == "bucket")
-    return pa.array(values, type=SCALAR_TYPES.get(field.type, pa.string()))
+    return pa.array(values, type=getattr(pa, SCALAR_TYPES.get(field.type, "string"))())
 
 
 def page_table(query: RecordsQuery, page: RowsPage) -> pa.Table:
     """One page as an Arrow table with the codebook's types and the cursor in its metadata."""
+    import pyarrow as pa
+
     columns = list(zip(*page.rows, strict=True)) if page.rows else [() for _ in query.selected]
     arrays = [_column(query.fields[name], list(values)) for name, values in zip(query.selected, columns, strict=True)]
     metadata = {
@@ -92,6 +102,8 @@ def page_table(query: RecordsQuery, page: RowsPage) -> pa.Table:
 
 
 def stream_bytes(table: pa.Table) -> bytes:
+    import pyarrow as pa
+
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
@@ -105,6 +117,8 @@ class ArrowStreamRenderer(BaseRenderer):
     render_style = "binary"
 
     def render(self, data, accepted_media_type=None, renderer_context=None) -> bytes:
+        import pyarrow as pa
+
         if isinstance(data, pa.Table):
             return stream_bytes(data)
         raise TypeError("the Arrow renderer answers record pages only")  # errors are answered in JSON

@@ -29,7 +29,6 @@ from django.utils import timezone
 from moderation_data.aggregates.summary import build_public_summary, summary_digest
 from moderation_data.aggregates.table import build_aggregation_table
 from moderation_data.catalog.models import ROW_LEVEL_SLUG
-from moderation_data.releases import anonymize
 from moderation_data.releases.models import Release
 from moderation_data.releases.pseudonyms import base_pseudonym_sql, load_base_pads
 
@@ -167,6 +166,8 @@ def _control_totals(cursor, table: str, precision: str) -> list[dict]:
 
 def _row_select(version: int) -> tuple[str, list]:
     """The SELECT list of a release row: the codebook's columns, nothing else (the allowlist)."""
+    from moderation_data.releases import anonymize  # numpy and pyarrow: loaded by builds, not by every process
+
     decision_sql, decision_params = base_pseudonym_sql("d.platform_decision_id", kind="decision", version=version)
     account_sql, account_params = base_pseudonym_sql("d.account_id", kind="account", version=version)
     content_sql, content_params = base_pseudonym_sql("d.content_id", kind="content", version=version)
@@ -228,6 +229,8 @@ def _row_select(version: int) -> tuple[str, list]:
 
 
 def _build_rows(cursor, release: Release, stages: _Stages, start: dt.date | None, end: dt.date | None) -> dict:
+    from moderation_data.releases import anonymize  # numpy and pyarrow: loaded by builds, not by every process
+
     k = max(release.k_anonymity, anonymize.MIN_K)
     ctx = anonymize.Context(period_start=start or dt.date.min, period_end=end or dt.date.max)
     anonymize.create_source(cursor, start or dt.date.min, end or dt.date.max)

@@ -1,12 +1,16 @@
-"""The code's shape: no import cycles between modules, and platform_api stays generic.
+"""The code's shape: no import cycles between modules, platform_api stays generic, and processes
+start without the heavy numeric libraries.
 
-Both are read from the source (module-level imports, parsed with ``ast``), so the test needs
-neither Django nor a database.
+The first two are read from the source (module-level imports, parsed with ``ast``); the last
+starts a process that loads the apps, the URLs and the Celery tasks, and connects to nothing.
 """
 
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -108,3 +112,16 @@ def test_platform_api_imports_no_app_at_module_level(graph):
 def test_the_cycle_finder_finds_a_planted_cycle():
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert _cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_web_and_worker_processes_start_without_numpy_pyarrow_or_pandas():
+    # They load when a build, an Arrow page or a Parquet export first needs them: every gunicorn,
+    # Celery worker and manage.py command starts about 0.3 s faster (1.85 s → 1.5 s of CPU here).
+    code = (
+        "import sys, django; django.setup(); import django.urls; django.urls.get_resolver().url_patterns;"
+        "from platform_api.celery import app; app.loader.import_default_modules();"
+        "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'numpy', 'pyarrow', 'pandas'});"
+        "print(heavy); sys.exit(1 if heavy else 0)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], env=dict(os.environ), capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr[-2000:]
