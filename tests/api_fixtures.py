@@ -6,11 +6,13 @@ nothing leaks between tests.
 
 from __future__ import annotations
 
+import atexit
 import base64
 import dataclasses
 import os
 import time
 import uuid
+from collections.abc import Iterator
 
 import pytest
 from django.test import Client
@@ -204,13 +206,45 @@ class GunicornServer:
             self.proc.wait(timeout=30)
 
 
+class SharedGunicorns:
+    """Gunicorns with the default configuration, started on first use and shared by a test process's modules.
+
+    A server costs about 2.5 s of CPU to start (import, fork, warm-up) and a dozen modules need one or
+    two; modules needing another configuration (another app, environment or database) start their own.
+    Stopped when the session ends, before the test database is dropped.
+    """
+
+    def __init__(self) -> None:
+        self.servers: list[GunicornServer] = []
+
+    def get(self, count: int) -> list[GunicornServer]:
+        for index in range(count):
+            if index == len(self.servers):
+                self.servers.append(GunicornServer().start())
+            elif self.servers[index].proc is None or self.servers[index].proc.poll() is not None:
+                self.servers[index] = GunicornServer().start()  # one that died is replaced
+        return self.servers[:count]
+
+    def stop(self) -> None:
+        for server in self.servers:
+            server.stop()
+        self.servers = []
+
+
+SHARED_GUNICORNS = SharedGunicorns()
+atexit.register(SHARED_GUNICORNS.stop)  # a session stopped early leaves no server behind
+
+
+@pytest.fixture(scope="session")
+def shared_gunicorns(django_db_setup) -> Iterator[SharedGunicorns]:
+    yield SHARED_GUNICORNS
+    SHARED_GUNICORNS.stop()
+
+
 @pytest.fixture(scope="module")
-def two_gunicorns(django_db_setup):
-    """Two gunicorn servers (2 processes each) on the test database, shared by a module's tests.
+def two_gunicorns(shared_gunicorns) -> list[GunicornServer]:
+    """Two gunicorn servers (2 processes each) on the test database: the test process's shared ones.
 
     They count limits under their own key prefix (``servers[0].ratelimit_prefix``).
     """
-    servers = [GunicornServer().start(), GunicornServer().start()]
-    yield servers
-    for server in servers:
-        server.stop()
+    return shared_gunicorns.get(2)

@@ -87,7 +87,7 @@ def _hasher_path() -> str:
 
 
 @pytest.fixture(scope="module")
-def live(shared_release, celery_worker_process, django_db_blocker) -> Iterator[LivePlatform]:
+def live(shared_release, celery_worker_process, shared_gunicorns, django_db_blocker) -> Iterator[LivePlatform]:
     """The live platform of a test module (see the module docstring)."""
     from tests.conftest import _empty_tables_but_shared
 
@@ -106,13 +106,12 @@ def live(shared_release, celery_worker_process, django_db_blocker) -> Iterator[L
 
     # Generous limits by default: tests that are about limits make their own grant.
     default = make_credentials(requests_per_minute=100_000, requests_per_day=1_000_000, records_per_day=10_000_000)
-    server = GunicornServer().start()
+    (server,) = shared_gunicorns.get(1)  # the test process's gunicorn
     try:
         yield LivePlatform(
             url=server.url, release=shared_release, server=server, make_credentials=make_credentials, default=default
         )
     finally:
-        server.stop()
         with django_db_blocker.unblock():
             _empty_tables_but_shared()
 
