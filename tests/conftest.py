@@ -426,15 +426,25 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _no_release_left_by_a_previous_module(django_db_setup, django_db_blocker):
-    """Each module starts without the releases an earlier module on this worker may have left behind.
+_STARTED_MODULES: set[str] = set()
 
-    Release periods of a dataset are disjoint (docs/privacy.md): a leftover published release of the
-    demo period would make this module's own build "nothing to release".
+
+@pytest.fixture(scope="module", autouse=True)
+def _module_starts_from_an_empty_database(request, django_db_setup, django_db_blocker):
+    """Each module starts without the rows and releases an earlier module on this worker may have left.
+
+    Modules run in whatever order and on whichever test process xdist gives them, so nothing may carry
+    over: committed rows (a research client a module fixture made) would make another module's
+    ``objects.get()`` find two, and a leftover published release of the demo period would make its
+    build "nothing to release" (release periods are disjoint, docs/privacy.md).
     """
     with django_db_blocker.unblock():
         # A session whose tests use no database gets none (pytest-django sets up only what tests ask for):
         # the connection then names the real database, which is never touched.
         if connection.settings_dict["NAME"].startswith("test_"):
             purge_stale_releases()
+            # Once per test file: generated tests (schemathesis') can make this fixture run again in the
+            # middle of their file, after the file's own committed fixtures were made.
+            if request.module.__name__ not in _STARTED_MODULES:
+                _STARTED_MODULES.add(request.module.__name__)
+                _empty_tables_but_shared()

@@ -12,7 +12,7 @@ from rest_framework import serializers
 from moderation_data.aggregates.dimensions import SUMMARY_TABLES
 from moderation_data.aggregates.spec import MAX_GROUP_BY, MEASURES, VALUE_FIELDS
 from moderation_data.query.serializers import QueryField
-from platform_api.serializers import StrictSerializer
+from platform_api.serializers import QueryParamsSerializer, StrictSerializer
 
 # A fraction of at most 6 decimals that is not zero (".5", "0.000001", "0.250000").
 _NONZERO_FRACTION = r"\.(?:[1-9]\d{0,5}|0[1-9]\d{0,4}|00[1-9]\d{0,3}|000[1-9]\d{0,2}|0000[1-9]\d?|00000[1-9])"
@@ -179,7 +179,7 @@ def _month_field(help_text: str) -> serializers.RegexField:
     )
 
 
-class PublicSummaryQuerySerializer(serializers.Serializer):
+class PublicSummaryQuerySerializer(QueryParamsSerializer):
     month_from = _month_field("first month included (YYYY-MM)")
     month_to = _month_field("last month included (YYYY-MM), not before month_from")
     dimension = serializers.ChoiceField(choices=SUMMARY_TABLES, required=False)

@@ -8,7 +8,7 @@ from rest_framework import serializers
 from moderation_data.query import crosswalk
 from moderation_data.query.records import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from platform_api.errors import InvalidRequest
-from platform_api.serializers import StrictSerializer
+from platform_api.serializers import QueryParamsSerializer, StrictSerializer
 
 
 class QueryField(serializers.DictField):
@@ -48,7 +48,7 @@ class RecordsBodySerializer(QueryBodySerializer):
     format = serializers.ChoiceField(choices=["objects", "columns"], default="objects")
 
 
-class RecordsGetSerializer(serializers.Serializer):
+class RecordsGetSerializer(QueryParamsSerializer):
     fields = serializers.CharField(required=False)
     page_size = serializers.IntegerField(min_value=1, max_value=MAX_PAGE_SIZE, default=DEFAULT_PAGE_SIZE)
     cursor = serializers.CharField(required=False, max_length=2000)

@@ -113,6 +113,10 @@ def test_filters_by_month_range_dimension_and_value_and_pages_cover_every_cell_o
         ({"dimension": "nonsense"}, "dimension"),
         ({"value": "DE"}, "value"),
         ({"page_size": "0"}, "page_size"),
+        # Given but empty: refused, not read as absent (all rows instead of the requested ones).
+        ({"dimension": "country", "value": ""}, "value"),
+        ({"dimension": ""}, "dimension"),
+        ({"month_from": ""}, "month_from"),
     ],
 )
 def test_bad_filters_answer_400_invalid_request_in_the_envelope(client, release, params, field):

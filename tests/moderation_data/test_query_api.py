@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from django.db import connection
 
@@ -221,6 +223,15 @@ def test_tampered_cursor_is_refused(release, researcher):
     for bad in (tampered, cursor[:10], "not-a-cursor", ""):
         response = researcher.get(RECORDS, {"page_size": 2, "cursor": bad} if bad else {"cursor": "%%%"})
         assert (response.status_code, error_code(response)) == (400, "invalid_cursor"), bad
+
+
+@pytest.mark.parametrize("name", ["cursor", "fields", "format", "page_size"])
+def test_a_get_parameter_given_empty_is_refused_not_read_as_absent(release, researcher, name):
+    # `?cursor=` must not silently answer the first page, nor `?fields=` every field.
+    response = researcher.get(RECORDS, {name: ""})
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert name in json.dumps(error["detail"]) and error["request_id"]
 
 
 @pytest.mark.parametrize(
