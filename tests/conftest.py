@@ -37,6 +37,34 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )  # fmt: skip
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    _index_static_files_once()
+
+
+def _index_static_files_once() -> None:
+    """WhiteNoise indexes the static files (1,790 of them) each time its middleware is built.
+
+    A server builds it once; Django's test client builds the middleware chain again for every client
+    instance, and the suite makes thousands (about 20 ms each here). The index of a test process is
+    made once and copied into each new middleware: the same files, served the same way.
+    """
+    from whitenoise.middleware import WhiteNoiseMiddleware
+
+    index_files = WhiteNoiseMiddleware.add_files_from_finders
+    made: dict[str, dict] = {}
+
+    def add_files_from_finders(self) -> None:
+        if self.static_prefix not in made:
+            before = set(self.files)
+            index_files(self)
+            made[self.static_prefix] = {url: found for url, found in self.files.items() if url not in before}
+        else:
+            for url, found in made[self.static_prefix].items():
+                self.files.setdefault(url, found)
+
+    WhiteNoiseMiddleware.add_files_from_finders = add_files_from_finders
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Longest modules first, so that the test processes finish together.

@@ -14,7 +14,7 @@ from django.db import DatabaseError, connection, transaction
 from moderation_data.aggregates import services
 from moderation_data.aggregates.models import AggregateAnswer, ProjectBudget, ReleaseBudget
 from moderation_data.aggregates.selectors import budget_status
-from tests.api_fixtures import make_research_client
+from tests.api_fixtures import http_client, make_research_client
 
 URL = "/api/v1/datasets/moderation-decisions/releases/latest/aggregate"
 
@@ -133,10 +133,10 @@ def test_the_database_refuses_overspending_and_changing_answers_even_around_the_
 def _concurrently(server_urls, requests) -> list[httpx.Response]:
     def one(i_request):
         i, (token, body) = i_request
-        return httpx.post(f"{server_urls[i % len(server_urls)]}{URL}", json=body,
-                          headers={"Authorization": f"Bearer {token}"}, timeout=120)  # fmt: skip
+        return http.post(f"{server_urls[i % len(server_urls)]}{URL}", json=body,
+                         headers={"Authorization": f"Bearer {token}"})  # fmt: skip
 
-    with ThreadPoolExecutor(max_workers=len(requests)) as pool:
+    with http_client(len(requests)) as http, ThreadPoolExecutor(max_workers=len(requests)) as pool:
         return list(pool.map(one, enumerate(requests)))
 
 

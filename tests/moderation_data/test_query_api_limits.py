@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-import httpx
 import pytest
 
 from platform_api.ratelimit import client as redis_client
-from tests.api_fixtures import make_research_client
+from tests.api_fixtures import http_client, make_research_client
 
 RECORDS = "/api/v1/datasets/moderation-decisions/releases/latest/records"
 COUNT = "/api/v1/datasets/moderation-decisions/releases/latest/count"
@@ -85,9 +84,9 @@ def test_200_concurrent_requests_through_two_gunicorns_admit_exactly_the_limit(t
 
     def one(i: int) -> int:
         server = two_gunicorns[i % 2]
-        return httpx.get(f"{server.url}{RECORDS}", params={"page_size": 1}, headers=headers, timeout=60).status_code
+        return http.get(f"{server.url}{RECORDS}", params={"page_size": 1}, headers=headers).status_code
 
-    with ThreadPoolExecutor(max_workers=40) as pool:
+    with http_client(40, timeout=60) as http, ThreadPoolExecutor(max_workers=40) as pool:
         statuses = list(pool.map(one, range(200)))
     # The servers' clocks run: a burst may straddle two fixed minutes. Each minute's counter then
     # holds exactly what it admitted, never more than the limit, and one of them is full.
@@ -109,10 +108,10 @@ def test_concurrent_pages_never_exceed_the_daily_record_quota(two_gunicorns, rel
 
     def one(i: int) -> tuple[int, int]:
         server = two_gunicorns[i % 2]
-        response = httpx.get(f"{server.url}{RECORDS}", params={"page_size": 60}, headers=headers, timeout=60)
+        response = http.get(f"{server.url}{RECORDS}", params={"page_size": 60}, headers=headers)
         return response.status_code, len(response.json().get("data", []))
 
-    with ThreadPoolExecutor(max_workers=30) as pool:
+    with http_client(30, timeout=60) as http, ThreadPoolExecutor(max_workers=30) as pool:
         results = list(pool.map(one, range(30)))
     assert sum(rows for _, rows in results) == 700
     assert {status for status, _ in results} <= {200, 429}

@@ -14,7 +14,7 @@ import pytest
 from django.conf import settings
 
 from moderation_data.exports.models import Export
-from tests.api_fixtures import make_research_client
+from tests.api_fixtures import http_client, make_research_client
 from tests.conftest import WorkerProcess
 from tests.moderation_data.exports_support import EXPORT_DIR, WORKER_ENV, use_private_export_dir, wait_for_export
 from tests.security.figures import record
@@ -41,9 +41,9 @@ def burst(servers, token: str, method: str, path: str, body: dict, n: int) -> li
     headers = {"Authorization": f"Bearer {token}"}
 
     def one(i: int) -> httpx.Response:
-        return httpx.request(method, f"{servers[i % 2].url}{path}", json=body, headers=headers, timeout=60)
+        return http.request(method, f"{servers[i % 2].url}{path}", json=body, headers=headers)
 
-    with ThreadPoolExecutor(max_workers=n) as pool:
+    with http_client(n, timeout=60) as http, ThreadPoolExecutor(max_workers=n) as pool:
         return list(pool.map(one, range(n)))
 
 
