@@ -448,6 +448,18 @@ TransactionTestCase._fixture_setup = classmethod(_fixture_setup)
 TransactionTestCase._fixture_teardown = _fixture_teardown
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _fast_password_hashing_outside_tests():
+    """What module and session fixtures hash (factory passwords, client secrets) uses 1,000 rounds of
+    PBKDF2, not 1,000,000 (0.4 s a hash here): still PBKDF2, so gunicorn can verify those secrets."""
+    from django.test.utils import override_settings
+
+    from tests.hashers import FAST_PBKDF2
+
+    with override_settings(PASSWORD_HASHERS=[FAST_PBKDF2, *settings.PASSWORD_HASHERS]):
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     """PBKDF2 with a million rounds is right for production and needlessly slow for tests."""

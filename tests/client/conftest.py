@@ -16,19 +16,12 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
-from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.test.utils import override_settings
 
 from tests.api_fixtures import GunicornServer, make_research_client
+from tests.hashers import FAST_PBKDF2
 
 T = TypeVar("T")
-
-
-class FastPBKDF2PasswordHasher(PBKDF2PasswordHasher):
-    """Same algorithm name as Django's default, fewer rounds: gunicorn verifies these hashes with the
-    rounds written in them, so the server keeps its production hasher and token requests stay fast."""
-
-    iterations = 1000
 
 
 @dataclasses.dataclass
@@ -83,7 +76,7 @@ def committed(function: Callable[[], T]) -> T:
 
 
 def _hasher_path() -> str:
-    return f"{FastPBKDF2PasswordHasher.__module__}.{FastPBKDF2PasswordHasher.__qualname__}"
+    return FAST_PBKDF2
 
 
 @pytest.fixture(scope="module")
