@@ -100,7 +100,11 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 def pytest_sessionfinish(session: pytest.Session) -> None:
     if not session.config.getoption("store_durations") or hasattr(session.config, "workerinput"):
         return  # with xdist, the controller (which sees every process's reports) writes the file
-    ordered = sorted(_MODULE_SECONDS.items(), key=lambda pair: (-pair[1], pair[0]))
+    try:  # a run of some files updates theirs and keeps the others'
+        merged = {**json.loads(DURATIONS.read_text()), **_MODULE_SECONDS}
+    except (OSError, ValueError):
+        merged = dict(_MODULE_SECONDS)
+    ordered = sorted(merged.items(), key=lambda pair: (-pair[1], pair[0]))
     DURATIONS.write_text(json.dumps({module: round(value, 1) for module, value in ordered}, indent=0) + "\n")
 
 
@@ -292,8 +296,13 @@ def django_db_setup(django_db_setup, django_db_blocker):
     database that is dropped at the end of the run anyway; nothing a test asserts depends on the
     flush, and the commits of a run no longer wait for the disk (they took about 3 s of it).
     """
+    from django.db import transaction
+
     with django_db_blocker.unblock():
-        with connection.cursor() as cursor:
+        # One test process at a time: two ALTER DATABASE ... SET at the same moment, even on different
+        # databases, can fail with "tuple concurrently updated" (they update one shared catalog).
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext('platform-tests: ALTER DATABASE'))")
             cursor.execute(f'ALTER DATABASE "{connection.settings_dict["NAME"]}" SET synchronous_commit = off')
         connection.close()  # the next connection starts with the new default
 
