@@ -155,3 +155,32 @@ def test_iterating_rows_resumes_after_a_row_id(demo_release):
     assert [r["row_id"] for r in first] == list(range(1, demo_release.row_count + 1))
     rest = list(iter_release_rows(demo_release, fields=["policy"], after_row_id=100))
     assert rest == first[100:]
+
+
+def test_the_search_reads_its_rows_block_by_block_into_the_same_codes_as_in_one_piece(demo_release, monkeypatch):
+    """The lattice search holds integer codes, never the source rows' text (10⁷ rows would take 10 GB):
+    parsed in many small blocks, the rows give exactly the codes, domains and priors of one block."""
+    import datetime as dt
+
+    import numpy as np
+    import pyarrow.csv as pacsv
+    from django.db import transaction
+
+    from moderation_data.releases import anonymize
+
+    parsed = []
+    read_csv = pacsv.read_csv
+    monkeypatch.setattr(pacsv, "read_csv", lambda *a, **kw: parsed.append(1) or read_csv(*a, **kw))
+    with transaction.atomic(), connection.cursor() as cursor:
+        anonymize.create_source(cursor, dt.date.min, dt.date.max)
+        prior = anonymize.prior_sql([])
+        acct, codes, priors = anonymize._load(cursor, prior)
+        one_piece = len(parsed)
+        monkeypatch.setattr(anonymize, "LOAD_BLOCK_BYTES", 4096)
+        acct_b, codes_b, priors_b = anonymize._load(cursor, prior)
+    assert one_piece == 1 and len(parsed) - one_piece > 10
+    assert len(acct) == Decision.objects.count() and np.array_equal(acct, acct_b)
+    for name, (domain, values) in codes.items():
+        assert domain == codes_b[name][0], name
+        assert values.dtype == np.int32 and np.array_equal(values, codes_b[name][1]), name
+    assert all(np.array_equal(priors[n], priors_b[n]) for n in priors)

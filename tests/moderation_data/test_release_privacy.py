@@ -45,6 +45,12 @@ def test_every_class_over_all_quasi_identifiers_holds_k_distinct_accounts(demo_r
     assert _classes_under_k(demo_release.rows_table, demo_release.k_anonymity) == []
     report = demo_release.privacy_report
     assert report["k_min_accounts"] >= demo_release.k_anonymity
+    # The report's census (hashed class and account keys) agrees with an exact count(DISTINCT).
+    ((classes, k_min),) = _fetch(
+        f"SELECT count(*), min(n) FROM (SELECT count(DISTINCT {UNIT}) AS n FROM {demo_release.rows_table}"
+        f" GROUP BY {', '.join(QI)}) c"
+    )
+    assert (report["classes"], report["k_min_accounts"]) == (classes, k_min)
     assert report["checks"] == {"k": True, "k_with_earlier_releases": True, "tdb_linkage": True, "sensitive": True}
     assert report["suppressed_share"] <= 0.05 and demo_release.row_count > 0.9 * report["source_rows"]
 
