@@ -20,22 +20,16 @@ from django.db import connections
 
 from researchers import services
 from researchers.models import AccessGrant, ResearchApplication, Researcher
+from tests.browser import CHROMIUM, LAUNCH_ARGS, requires_chromium
 from tests.researchers.conftest import assert_nowhere_in_the_database
 from tests.researchers.factories import ResearcherFactory, StaffFactory, ensure_datasets, make_application
 
-CHROMIUM = Path("/usr/bin/chromium")
 PASSWORD = "correct horse battery staple"
 ARTIFACTS = Path(__file__).resolve().parent.parent.parent / ".local" / "test-artifacts" / "browser"
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason=(
-            "Chromium is not installed at /usr/bin/chromium: `make test` installs Debian's chromium package "
-            "when it runs as root with apt-get available; install it with `apt-get install chromium`."
-        ),
-    ),
+    requires_chromium,
 ]
 
 
@@ -54,9 +48,7 @@ def _chromium() -> Iterator:
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     playwright = sync_api.sync_playwright().start()
     try:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox", "--disable-dev-shm-usage"]
-        )
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=LAUNCH_ARGS)
         try:
             yield browser
         finally:

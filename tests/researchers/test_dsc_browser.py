@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from pathlib import Path
 
 import pytest
 from django.core import mail
@@ -19,6 +18,7 @@ from platform_api.models import AccessEvent
 from researchers.models import AccessGrant
 from researchers.reasoned_requests.models import ReasonedRequest
 from tests.api_fixtures import ResearchClient
+from tests.browser import CHROMIUM, LAUNCH_ARGS, requires_chromium
 from tests.moderation_data.exports_support import (
     download,
     request_export,
@@ -29,16 +29,12 @@ from tests.researchers.conftest import basic
 from tests.researchers.dsc_support import invitation_links
 from tests.researchers.factories import StaffFactory
 
-CHROMIUM = Path("/usr/bin/chromium")
 PASSWORD = "correct horse battery staple"
 REFERENCE = "IE-CNAM-2026-0042"
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason="Chromium is not installed at /usr/bin/chromium: install it with `apt-get install chromium`.",
-    ),
+    requires_chromium,
 ]
 
 
@@ -49,9 +45,7 @@ def browser(monkeypatch, settings):
     settings.SESSION_COOKIE_SECURE = False
     settings.CSRF_COOKIE_SECURE = False
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox", "--disable-dev-shm-usage"]
-        )
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=LAUNCH_ARGS)
         try:
             yield browser
         finally:
