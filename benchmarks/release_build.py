@@ -11,6 +11,7 @@ import contextlib
 import datetime as dt
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -62,6 +63,8 @@ def main() -> int:
         env={**env, "LOG_LEVEL": "INFO"}, cwd=BASE_DIR, check=True, capture_output=True, text=True,
     )  # fmt: skip
     build_seconds = time.perf_counter() - started
+    # The build's own process (the largest child reaped so far: generation and migrate are smaller).
+    build_peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     load_after = os.getloadavg()[0]
     stages = {}
     for line in (result.stderr + result.stdout).splitlines():
@@ -83,6 +86,7 @@ def main() -> int:
         f"| baseline: plain copy of the raw rows (CREATE TABLE AS) | {copy_seconds:.1f} s |",
         f"| build_release (anonymize, k-anonymity, indexes, checksum, summary, publish) | {build_seconds:.1f} s "
         f"({build_seconds / copy_seconds:.1f}x the copy) |",
+        f"| peak RSS of the build process | {build_peak_mb:,.0f} MB |",
         f"| release rows / suppressed | {row_count:,} / {anonymization.get('suppressed_rows', '?')} |",
         f"| load average (1 min) before / after the build | {load_before:.1f} / {load_after:.1f} |",
         *[f"| stage: {name} | {seconds:.1f} s |" for name, seconds in stages.items()],
