@@ -151,6 +151,8 @@ def grant_client(env: dict[str, str]) -> dict:
         "--requests-per-day", "10000000",
         "--records-per-day", "1000000000",
         "--concurrent-exports", "8",
+        # Every export of the exports benchmark is the whole release: 6 of them at 10⁷ rows.
+        "--export-rows-per-month", "1000000000",
         "--json",
     )  # fmt: skip
     credentials = json.loads(out)
