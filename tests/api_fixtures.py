@@ -58,26 +58,95 @@ def build_published_release(
     return build_release(release.pk, publish=True)
 
 
+class KeptRelease:
+    """This test process's shared release: built by the first module that asks, kept for the next ones.
+
+    A build (demo data, anonymization, privacy report, public summary) costs about 0.75 s of CPU and
+    some fifty modules read one. It is kept between modules only while it stays exactly as built: the
+    release rows, what they own in the tables a module's clean-up keeps (``tests.conftest.KEEP_TABLES``)
+    and its rows table. The one thing it owns that the clean-up empties, the precision it gave each
+    account (read by the next release's build), is put back. A module that does not use it deletes it
+    when it starts (``_module_starts_from_an_empty_database``), as it deletes any other release.
+    """
+
+    def __init__(self) -> None:
+        self.pk: int | None = None
+        self.ids: set[int] = set()
+        self.state: tuple | None = None
+        self.precision: list = []
+
+    @staticmethod
+    def _state(ids: set[int]) -> tuple:
+        from django.db import connection
+
+        from moderation_data.aggregates.models import AggregationTable, PublicSummary, PublicSummaryCell
+        from moderation_data.releases.models import EnforcementSummaryCell, Release
+
+        releases = list(Release.objects.filter(pk__in=ids).order_by("pk").values())
+        with connection.cursor() as cursor:
+            tables = [r["rows_table"] for r in releases if r["rows_table"]]
+            cursor.execute("SELECT count(to_regclass(t)) FROM unnest(%s::text[]) t", [tables])
+            existing = cursor.fetchone()[0]
+        return (
+            releases,
+            existing,
+            list(AggregationTable.objects.filter(release_id__in=ids).order_by("pk").values()),
+            list(PublicSummary.objects.filter(release_id__in=ids).order_by("pk").values()),
+            PublicSummaryCell.objects.filter(summary__release_id__in=ids).count(),
+            EnforcementSummaryCell.objects.filter(release_id__in=ids).count(),
+        )
+
+    def keep(self, release) -> None:
+        from moderation_data.releases.models import AccountPrecision
+
+        self.pk = release.pk
+        self.ids = {release.pk, release.companion_id} - {None}
+        self.state = self._state(self.ids)
+        self.precision = list(AccountPrecision.objects.filter(release_id__in=self.ids))
+
+    def reuse(self):
+        """The kept release, its account precision put back; None if there is none or it changed."""
+        from moderation_data.releases.models import AccountPrecision, Release
+
+        if not self.ids:
+            return None
+        if self._state(self.ids) != self.state:
+            self.forget()
+            return None
+        if not AccountPrecision.objects.filter(release_id__in=self.ids).exists():
+            AccountPrecision.objects.bulk_create(self.precision)
+        return Release.objects.get(pk=self.pk)
+
+    def forget(self) -> None:
+        self.pk, self.ids, self.state, self.precision = None, set(), None, []
+
+
+KEPT_RELEASE = KeptRelease()
+
+
 @pytest.fixture(scope="module")
 def shared_release(django_db_setup, django_db_blocker):
-    """One published release of demo data for a test module, committed, deleted when the module ends.
+    """One published release of demo data, committed, shared by the modules of a test process (``KeptRelease``).
 
     Tests only read it (transactional tests keep it: see ``tests.conftest._fixture_teardown``). Its
     raw decisions are deleted once it is built, so tests making their own raw data start from an
-    empty raw tier. Tests that need a release of their own (other data, another version) build one
-    with ``build_published_release``.
+    empty raw tier. Releases a module makes besides it are deleted when the module ends. Tests that
+    need a release of their own (other data, another version) build one with ``build_published_release``.
     """
     from moderation_data.ingest.models import Decision
     from tests.conftest import ACTIVE_MODULE_RELEASES, purge_releases_after, purge_stale_releases, release_watermark
 
     with django_db_blocker.unblock():
-        purge_stale_releases()
+        built = KEPT_RELEASE.reuse()
+        if built is None:
+            purge_stale_releases()
+            built = build_published_release()
+            Decision.objects.all().delete()
+            KEPT_RELEASE.keep(built)
         before = release_watermark()
-        built = build_published_release()
-        Decision.objects.all().delete()
-    ACTIVE_MODULE_RELEASES.update({built.pk, built.companion_id} - {None})
+    ACTIVE_MODULE_RELEASES.update(KEPT_RELEASE.ids)
     yield built
-    ACTIVE_MODULE_RELEASES.difference_update({built.pk, built.companion_id})
+    ACTIVE_MODULE_RELEASES.difference_update(KEPT_RELEASE.ids)
     with django_db_blocker.unblock():
         purge_releases_after(before)
 
@@ -156,8 +225,10 @@ def http_client(connections: int = 10, timeout: float = 120) -> httpx.Client:
     ``httpx.get()`` and friends build a client, with its TLS context, for each call: 21 ms of CPU
     each here, which made the 200-request bursts spend seconds on clients instead of requests.
     """
+    from modresearch.http import tls_context
+
     limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-    return httpx.Client(timeout=timeout, limits=limits)
+    return httpx.Client(timeout=timeout, limits=limits, verify=tls_context())
 
 
 class GunicornServer:
@@ -197,7 +268,7 @@ class GunicornServer:
             stdout=subprocess.DEVNULL,
         )  # fmt: skip
         deadline = time.monotonic() + 60
-        with httpx.Client(timeout=2) as http:
+        with http_client(timeout=2) as http:
             while time.monotonic() < deadline:
                 try:
                     if http.get(f"{self.url}/healthz").status_code == 200:

@@ -103,12 +103,24 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     first_seen: dict[str, int] = {}
     for item in items:
         first_seen.setdefault(item.nodeid.split("::")[0], len(first_seen))
+        if "shared_release" in getattr(item, "fixturenames", ()):
+            SHARED_RELEASE_MODULES.add(item.nodeid.split("::")[0])
 
-    def longest_first(item: pytest.Item) -> tuple[float, int]:
+    def longest_first(item: pytest.Item) -> tuple[bool, float, int]:
+        # The modules reading the shared release come first and together: each test process then
+        # builds it once and keeps it (tests.api_fixtures.KeptRelease) until a module needs none.
         module = item.nodeid.split("::")[0]
-        return -float(seconds.get(module, 1.0)), first_seen[module]
+        return module not in SHARED_RELEASE_MODULES, -float(seconds.get(module, 1.0)), first_seen[module]
 
     items.sort(key=longest_first)
+
+
+# Test files (node ids) with a test using the shared release (``tests.api_fixtures.shared_release``).
+SHARED_RELEASE_MODULES: set[str] = set()
+
+
+def _uses_shared_release(module_node: pytest.Module) -> bool:
+    return module_node.nodeid in SHARED_RELEASE_MODULES
 
 
 _MODULE_SECONDS: dict[str, float] = collections.defaultdict(float)
@@ -369,15 +381,16 @@ RELEASE_DEPENDENTS = [
 ACTIVE_MODULE_RELEASES: set[int] = set()
 
 
-def purge_stale_releases() -> None:
+def purge_stale_releases(keep: set[int] = frozenset()) -> None:
     """Before a module builds its release: delete any release a previous module on this worker left.
 
     Releases of a dataset cover disjoint periods (docs/privacy.md), so a leftover published release
-    of the same demo period would make the module's build "nothing to release".
+    of the same demo period would make the module's build "nothing to release". ``keep``: releases
+    the module is about to use again (the kept shared release, ``tests.api_fixtures.KeptRelease``).
     """
     from moderation_data.releases.models import Release
 
-    _purge(Release.objects.exclude(pk__in=ACTIVE_MODULE_RELEASES))
+    _purge(Release.objects.exclude(pk__in=ACTIVE_MODULE_RELEASES | set(keep)))
 
 
 def purge_releases_after(release_id: int) -> None:
@@ -512,7 +525,9 @@ def _module_starts_from_an_empty_database(request, django_db_setup, django_db_bl
         # A session whose tests use no database gets none (pytest-django sets up only what tests ask for):
         # the connection then names the real database, which is never touched.
         if connection.settings_dict["NAME"].startswith("test_"):
-            purge_stale_releases()
+            from tests.api_fixtures import KEPT_RELEASE
+
+            purge_stale_releases(keep=KEPT_RELEASE.ids if _uses_shared_release(request.node) else set())
             # Once per test file: generated tests (schemathesis') can make this fixture run again in the
             # middle of their file, after the file's own committed fixtures were made.
             if request.module.__name__ not in _STARTED_MODULES:

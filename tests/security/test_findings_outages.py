@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.api_fixtures import make_research_client
+from tests.api_fixtures import http_client, make_research_client
 from tests.conftest import BASE_DIR, subprocess_env
 
 pytestmark = pytest.mark.django_db
@@ -70,24 +70,24 @@ def test_while_postgresql_is_down_data_endpoints_answer_503():
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(f"{base}/healthz", timeout=5)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "gunicorn did not start"
-                time.sleep(0.2)
-        bearer = {"Authorization": "Bearer some-token-of-a-client"}
-        responses = [
-            httpx.get(f"{base}/api/v1/me", headers=bearer, timeout=30),
-            httpx.post(
-                f"{base}/api/v1/datasets/moderation-decisions/releases/latest/records",
-                json={"page_size": 1},
-                headers=bearer,
-                timeout=30,
-            ),
-            httpx.get(f"{base}/api/v1/exports", headers=bearer, timeout=30),
-        ]
+        with http_client(timeout=30) as http:
+            while True:
+                try:
+                    http.get(f"{base}/healthz", timeout=5)
+                    break
+                except httpx.TransportError:
+                    assert time.monotonic() < deadline, "gunicorn did not start"
+                    time.sleep(0.2)
+            bearer = {"Authorization": "Bearer some-token-of-a-client"}
+            responses = [
+                http.get(f"{base}/api/v1/me", headers=bearer),
+                http.post(
+                    f"{base}/api/v1/datasets/moderation-decisions/releases/latest/records",
+                    json={"page_size": 1},
+                    headers=bearer,
+                ),
+                http.get(f"{base}/api/v1/exports", headers=bearer),
+            ]
     finally:
         proc.terminate()
         _, stderr = proc.communicate(timeout=30)
