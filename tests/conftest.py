@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import collections
+import gc
 import json
 import os
 import shutil
@@ -40,6 +41,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     _index_static_files_once()
     _third_party_tables_from_their_models()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    freeze_long_lived_objects()
+
+
+def freeze_long_lived_objects() -> None:
+    """Move what a test process holds for its whole life out of the garbage collector's sight (``gc.freeze``).
+
+    Django, the libraries and the collected tests are some 600,000 objects: each full collection
+    walked them all, about 10 s of the test processes' CPU in a run (out of 14 s spent collecting).
+    Called once the tests are collected and again once the test database exists. Young objects are
+    collected every 10,000 allocations rather than 700: tests allocate in bursts (responses, query
+    sets, Hypothesis examples), and each collection also walks what the tests keep.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 10, 10)
 
 
 # Django's and the libraries' apps: their tables are what their migrations end in. The project's own
@@ -338,6 +357,7 @@ def django_db_setup(django_db_setup, django_db_blocker):
             cursor.execute("SELECT pg_advisory_xact_lock(hashtext('platform-tests: ALTER DATABASE'))")
             cursor.execute(f'ALTER DATABASE "{connection.settings_dict["NAME"]}" SET synchronous_commit = off')
         connection.close()  # the next connection starts with the new default
+    freeze_long_lived_objects()
 
 
 @pytest.fixture(scope="session")
