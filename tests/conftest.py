@@ -27,14 +27,15 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 pytest_plugins = ["tests.api_fixtures"]
 
-# Seconds each test module took (measured on CI's kind of machine; `pytest --store-durations` rewrites it).
+# Seconds each test module took, and CPU seconds the machine spent on it (measured on CI's kind of
+# machine, one test at a time: `pytest -n 0 --store-durations` rewrites it).
 DURATIONS = BASE_DIR / "tests" / "durations.json"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--store-durations", action="store_true",
-        help=f"write each test module's time to {DURATIONS.relative_to(BASE_DIR)} (the order of later runs)",
+        help=f"write each test module's time and CPU to {DURATIONS.relative_to(BASE_DIR)} (the order of later runs)",
     )  # fmt: skip
 
 
@@ -107,31 +108,78 @@ def _index_static_files_once() -> None:
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Longest modules first, so that the test processes finish together.
+    """The order xdist hands out the modules: shared-release readers first, waiting spread among working.
 
     `make test` runs `--dist loadfile --no-loadscope-reorder`: xdist hands out whole modules in this
-    order. By default it would sort them by their number of tests, which leaves the long one-test
-    modules (killed workers, two gunicorns, Chromium) for the end, while the other process idles.
+    order, each to the test process that is free. Within each group the longest go first, so that
+    the processes finish together (by default xdist sorts by number of tests, which leaves the long
+    one-test modules for the end while the other process idles). The modules that mostly wait
+    (for a worker killed and recovered, a replica, pip, Chromium) are spread among the ones that
+    keep the CPU busy, in proportion, so that one process's waiting is the other's working time:
+    on two cores, two waiting modules at once left the machine a third idle for half a minute.
     Runs after pytest-django's ordering (plain tests before transactional ones), which it keeps
-    within each module; a module not in the file counts a second.
+    within each module; a module not in the file counts a second of work.
     """
-    try:
-        seconds = json.loads(DURATIONS.read_text())
-    except (OSError, ValueError):
-        seconds = {}
+    _unique_schemathesis_ids(items)
+    measured = _measured_modules()
     first_seen: dict[str, int] = {}
     for item in items:
         first_seen.setdefault(item.nodeid.split("::")[0], len(first_seen))
         if "shared_release" in getattr(item, "fixturenames", ()):
             SHARED_RELEASE_MODULES.add(item.nodeid.split("::")[0])
+    # The modules reading the shared release come first and together: each test process then
+    # builds it once and keeps it (tests.api_fixtures.KeptRelease) until a module needs none.
+    groups = (
+        [m for m in first_seen if m in SHARED_RELEASE_MODULES],
+        [m for m in first_seen if m not in SHARED_RELEASE_MODULES],
+    )
+    position = {
+        module: index for index, module in enumerate(m for group in groups for m in _interleaved(group, measured))
+    }
+    items.sort(key=lambda item: position[item.nodeid.split("::")[0]])
 
-    def longest_first(item: pytest.Item) -> tuple[bool, float, int]:
-        # The modules reading the shared release come first and together: each test process then
-        # builds it once and keeps it (tests.api_fixtures.KeptRelease) until a module needs none.
-        module = item.nodeid.split("::")[0]
-        return module not in SHARED_RELEASE_MODULES, -float(seconds.get(module, 1.0)), first_seen[module]
 
-    items.sort(key=longest_first)
+def _unique_schemathesis_ids(items: list[pytest.Item]) -> None:
+    """Give each Schemathesis operation test its own node id (``test_...[GET /api/v1/me]``).
+
+    Schemathesis names its items ``test_...[<operation>]`` but, on pytest 9, builds their node id from
+    the function's name alone: the twenty operations of tests/security/test_schema_fuzzing.py shared
+    one id, and pytest-xdist, which schedules by id, ran one of them.
+    """
+    for item in items:
+        label = getattr(item, "operation_label", None)
+        if label and item.nodeid.endswith(f"::{item.originalname}"):
+            item._id = item.parent.id.child(item.originalname).with_params(label)
+
+
+def _measured_modules() -> dict[str, tuple[float, float]]:
+    """Each module's (seconds, CPU seconds the machine spent on it)."""
+    try:
+        stored = json.loads(DURATIONS.read_text())
+    except (OSError, ValueError):
+        return {}
+    return {module: tuple(value) if isinstance(value, list) else (value, value) for module, value in stored.items()}
+
+
+def _interleaved(modules: list[str], measured: dict[str, tuple[float, float]]) -> list[str]:
+    """Longest first; a module that mostly waits is placed once enough working time precedes it."""
+    seconds = {m: measured.get(m, (1.0, 1.0)) for m in modules}
+    waiting = sorted((m for m in modules if _mostly_waits(*seconds[m])), key=lambda m: -seconds[m][0])
+    working = sorted((m for m in modules if not _mostly_waits(*seconds[m])), key=lambda m: -seconds[m][0])
+    ordered, waited, worked = [], 0.0, 0.0
+    while waiting or working:
+        if waiting and (waited <= worked or not working):
+            module = waiting.pop(0)
+            waited += seconds[module][0]
+        else:
+            module = working.pop(0)
+            worked += seconds[module][0]
+        ordered.append(module)
+    return ordered
+
+
+def _mostly_waits(seconds: float, cpu: float) -> bool:
+    return seconds >= 3 and cpu < 0.5 * seconds  # less than half a core busy
 
 
 # Test files (node ids) with a test using the shared release (``tests.api_fixtures.shared_release``).
@@ -142,11 +190,44 @@ def _uses_shared_release(module_node: pytest.Module) -> bool:
     return module_node.nodeid in SHARED_RELEASE_MODULES
 
 
-_MODULE_SECONDS: dict[str, float] = collections.defaultdict(float)
+_CPU_AT_START = pytest.StashKey[float]()
+
+
+def _machine_busy_seconds() -> float:
+    """CPU seconds the whole machine has been busy (every process: tests, servers, PostgreSQL)."""
+    with open("/proc/stat") as stat:
+        fields = [int(value) for value in stat.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem) -> None:
+    if item.config.getoption("store_durations"):
+        item.stash[_CPU_AT_START] = _machine_busy_seconds()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """The CPU the machine spent during a test, sent with its teardown's report (``--store-durations``).
+
+    Machine-wide, so that what the test's servers, workers and PostgreSQL did counts: meaningful when
+    the tests run one at a time (``-n 0``), which is how the file is written.
+    """
+    outcome = yield
+    if call.when == "teardown" and _CPU_AT_START in item.stash:
+        spent = _machine_busy_seconds() - item.stash[_CPU_AT_START]
+        outcome.get_result().user_properties.append(("cpu_seconds", spent))
+
+
+_MODULE_SECONDS: dict[str, list[float]] = collections.defaultdict(lambda: [0.0, 0.0])
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    _MODULE_SECONDS[report.nodeid.split("::")[0]] += report.duration
+    module = _MODULE_SECONDS[report.nodeid.split("::")[0]]
+    module[0] += report.duration
+    if report.when == "teardown":
+        module[1] += sum(value for name, value in report.user_properties if name == "cpu_seconds")
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -156,8 +237,11 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         merged = {**json.loads(DURATIONS.read_text()), **_MODULE_SECONDS}
     except (OSError, ValueError):
         merged = dict(_MODULE_SECONDS)
-    ordered = sorted(merged.items(), key=lambda pair: (-pair[1], pair[0]))
-    DURATIONS.write_text(json.dumps({module: round(value, 1) for module, value in ordered}, indent=0) + "\n")
+    rounded = {m: [round(v, 1) for v in value] if isinstance(value, list) else value for m, value in merged.items()}
+    ordered = sorted(
+        rounded.items(), key=lambda pair: (-(pair[1][0] if isinstance(pair[1], list) else pair[1]), pair[0])
+    )
+    DURATIONS.write_text("{\n" + ",\n".join(f"{json.dumps(m)}: {json.dumps(v)}" for m, v in ordered) + "\n}\n")
 
 
 def database_url_of(settings_dict: dict) -> str:

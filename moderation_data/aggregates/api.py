@@ -18,7 +18,7 @@ from moderation_data.catalog.api import SLUG
 from moderation_data.catalog.selectors import get_visible_dataset
 from moderation_data.releases.api import RELEASE_PATH, VERSION
 from moderation_data.releases.models import Release
-from moderation_data.releases.selectors import get_published_release
+from moderation_data.releases.selectors import get_release_for_rows
 from platform_api.audit import scrub
 from platform_api.dataapi import AuditedAPIView
 from platform_api.openapi import error_responses
@@ -62,7 +62,7 @@ class _AggregateBase(AuditedAPIView):
         self.audit["query"] = scrub(request.data) if isinstance(request.data, dict) else {}
         body = body_class(data=request.data)
         body.is_valid(raise_exception=True)
-        release = get_published_release(get_visible_dataset(grant_of(request), slug), version)
+        release = get_release_for_rows(get_visible_dataset(grant_of(request), slug), version)
         self.audit["release"] = release.version
         return release, build_spec(release, body.validated_data, grant=grant_of(request)), body.validated_data
 

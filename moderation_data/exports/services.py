@@ -46,7 +46,7 @@ from moderation_data.query import records
 from moderation_data.releases import citation as cite
 from moderation_data.releases import pseudonyms
 from moderation_data.releases.project_keys import ProjectKeyUnavailable
-from moderation_data.releases.selectors import LATEST, get_published_release, release_rows_table
+from moderation_data.releases.selectors import LATEST, get_release_for_rows, release_rows_table
 from platform_api.errors import NotFoundError, RateLimited, ScopeMissing
 from platform_api.ratelimit import Window, refund
 from researchers import quotas
@@ -221,7 +221,7 @@ def request_export(*, grant: AccessGrant, spec: dict) -> Export:
     if not grant.allows_exports:
         raise ScopeMissing("This grant does not allow exports.", detail={"required_scope": "exports"})
     dataset = get_visible_dataset(grant, spec["dataset"])
-    release = get_published_release(dataset, spec.get("release") or LATEST)
+    release = get_release_for_rows(dataset, spec.get("release") or LATEST)
     query = records.build_query(release, body_query=spec.get("query"), requested_fields=spec.get("fields"), grant=grant)
 
     with transaction.atomic():
