@@ -19,7 +19,7 @@ import time
 import pytest
 
 from moderation_data.exports.models import Export
-from tests.conftest import BASE_DIR, subprocess_env
+from tests.conftest import BASE_DIR, SHARED_WORKER, subprocess_env
 from tests.moderation_data.exports_support import (
     EXPORT_DIR,
     GENEROUS,
@@ -45,7 +45,7 @@ def _private_export_dir(settings):
 
 
 @pytest.fixture(scope="module")
-def big_release(django_db_setup, django_db_blocker):
+def big_release(django_db_setup, django_db_blocker, _shared_worker_session):
     from tests.api_fixtures import build_published_release
 
     with django_db_blocker.unblock():
@@ -66,7 +66,7 @@ def test_a_worker_killed_mid_export_is_recovered_by_beat_and_the_export_complete
 
     client = make_research_client(**GENEROUS)
     worker = start_worker(**SLOW)
-    beat = replacement = None
+    beat = None
     try:
         export_id = request_export(client, format="csv").json()["id"]
         wait_until_mid_export(export_id)
@@ -74,14 +74,16 @@ def test_a_worker_killed_mid_export_is_recovered_by_beat_and_the_export_complete
         worker.proc.wait()
         killed_at = time.monotonic()
         assert Export.objects.get(pk=export_id).status == "running"
-        replacement = start_worker()
+        # The replacement: another worker process on the queue (the test process's shared one, which
+        # consumes it again once the dead worker is accounted for).
+        worker.stop()
+        replacement = SHARED_WORKER.get()
+        assert replacement.running() and replacement.proc.pid != worker.proc.pid
         beat = start_beat(tmp_path)
         body = wait_for_export(client, export_id, timeout=180)
         recovered = time.monotonic() - killed_at
     finally:
         worker.stop()
-        if replacement:
-            replacement.stop()
         if beat and beat.poll() is None:
             os.killpg(beat.pid, signal.SIGTERM)
             beat.wait(timeout=20)
