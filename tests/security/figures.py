@@ -24,7 +24,8 @@ def record(name: str, value: float | int | str, unit: str = "", *, source: str =
         "name": name,
         "value": value,
         "unit": unit,
-        "source": source or os.environ.get("PYTEST_CURRENT_TEST", "").split(" ")[0],
+        # PYTEST_CURRENT_TEST is "<node id> (<phase>)"; a node id may hold spaces ("[GET /api/v1/me]").
+        "source": source or os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" (", 1)[0],
         "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
     with open(FIGURES_FILE, "a", encoding="utf-8") as handle:

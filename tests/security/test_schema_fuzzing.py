@@ -112,9 +112,10 @@ def fuzzing_summary(request):
     }
     cases = sum(CASES.values())
     print(f"\nSchemathesis: {cases} cases over {len(CASES)} of {len(documented)} operations; statuses {dict(STATUSES)}")
-    record("Schemathesis cases", cases)
-    record("Schemathesis operations driven", len(CASES))
-    record("Schemathesis server errors", sum(n for status, n in STATUSES.items() if status >= 500))
+    module = request.node.nodeid
+    record("Schemathesis cases", cases, source=module)
+    record("Schemathesis operations driven", len(CASES), source=module)
+    record("Schemathesis server errors", sum(n for status, n in STATUSES.items() if status >= 500), source=module)
     assert set(CASES) <= documented
     assert set(CASES) == selected, sorted(selected - set(CASES))
     assert all(status < 500 for status in STATUSES)
