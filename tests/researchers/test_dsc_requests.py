@@ -166,12 +166,15 @@ def test_resending_an_invitation_replaces_the_previous_link(django_capture_on_co
 def test_an_amendment_request_within_the_window_records_the_ground_and_alternatives():
     request = record()
     staff = StaffFactory()
+    # Asked on the day of receipt, by the given clock (by the wall clock, the receipt an hour ago
+    # may fall on yesterday in Dublin: 14 days left).
     amendment = dsc.request_amendment(
         request,
         ground="vulnerability",
         explanation="Row-level detection_source reveals the classifier's blind spots.",
         alternatives="Aggregate counts by detection source instead of row-level values.",
         actor=staff,
+        now=request.received_at + dt.timedelta(minutes=1),
     )
     request.refresh_from_db()
     assert request.status == "amendment_requested"
