@@ -51,7 +51,7 @@ class DatasetAdmin(admin.ModelAdmin):
         self.message_user(request, f"Building release {release.version} of {dataset.slug} on a worker.")
         return HttpResponseRedirect(reverse("admin:moderation_data_release_change", args=[release.pk]))
 
-    @admin.action(description="Build a new release (on a worker)")
+    @admin.action(description="Build a new release (on a worker)", permissions=["change"])
     def build_release_action(self, request, queryset):
         for dataset in queryset.filter(level=Dataset.Level.ROW):
             release = request_build(dataset)

@@ -38,7 +38,9 @@ class ExportAdmin(admin.ModelAdmin):
     def size(self, obj: Export) -> str:
         return filesizeformat(obj.bytes) if obj.bytes is not None else "—"
 
-    @admin.action(description="Cancel selected exports (refunds their quota; deletes ready files)")
+    @admin.action(
+        description="Cancel selected exports (refunds their quota; deletes ready files)", permissions=["cancel"]
+    )
     def cancel_selected(self, request: HttpRequest, queryset: QuerySet[Export]) -> None:
         cancelled = 0
         for export in queryset:
@@ -46,6 +48,10 @@ class ExportAdmin(admin.ModelAdmin):
                 cancel_export(export)
                 cancelled += 1
         self.message_user(request, f"Cancelled {cancelled} export(s).", messages.SUCCESS)
+
+    def has_cancel_permission(self, request: HttpRequest) -> bool:
+        # Export pages are read-only; cancelling is the one change, for staff who may change exports.
+        return request.user.has_perm(f"{self.opts.app_label}.change_{self.opts.model_name}")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

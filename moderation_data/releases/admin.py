@@ -107,21 +107,27 @@ class ReleaseAdmin(admin.ModelAdmin):
         reason = request.POST.get("reason", "") if request.method == "POST" else ""
         return self._act(request, pk, lambda release: withdraw_release(release, reason=reason))
 
-    @admin.action(description="Publish the selected built releases")
+    # Bulk actions change state: only staff who may change releases see and run them (Django runs an
+    # action without ``permissions`` for anyone who may view the list).
+    @admin.action(description="Publish the selected built releases", permissions=["change"])
     def publish_action(self, request, queryset):
-        for release in queryset:
-            try:
-                publish_release(release)
-            except ReleaseError as exc:
-                self.message_user(request, str(exc), messages.ERROR)
+        self._bulk(request, queryset, publish_release, "Published")
 
-    @admin.action(description="Withdraw the selected published releases")
+    @admin.action(description="Withdraw the selected published releases", permissions=["change"])
     def withdraw_action(self, request, queryset):
-        for release in queryset:
+        self._bulk(request, queryset, lambda r: withdraw_release(r, reason=f"withdrawn by {request.user}"), "Withdrew")
+
+    def _bulk(self, request: HttpRequest, queryset, action, verb: str) -> None:
+        done = []
+        for release in queryset.order_by("pk"):
             try:
-                withdraw_release(release, reason=f"withdrawn by {request.user}")
+                action(release)
             except ReleaseError as exc:
-                self.message_user(request, str(exc), messages.ERROR)
+                self.message_user(request, f"{release}: {exc}", messages.ERROR)
+            else:
+                done.append(str(release))
+        if done:
+            self.message_user(request, f"{verb} {len(done)} release(s): {', '.join(done)}.", messages.SUCCESS)
 
 
 @admin.register(ProjectKey)
@@ -143,7 +149,9 @@ class ProjectKeyAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # destroying is the audited action below, which keeps the row as a record
 
-    @admin.action(description="Destroy the selected projects' keys (crypto-shred their pseudonyms)")
+    @admin.action(
+        description="Destroy the selected projects' keys (crypto-shred their pseudonyms)", permissions=["change"]
+    )
     def shred_action(self, request: HttpRequest, queryset) -> None:
         if not self.has_change_permission(request):
             raise PermissionDenied

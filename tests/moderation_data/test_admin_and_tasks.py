@@ -98,3 +98,55 @@ def test_a_non_staff_user_cannot_use_the_buttons(client, django_user_model):
     response = client.post(reverse("admin:moderation_data_dataset_build", args=[decisions.pk]))
     assert response.status_code == 302 and "/login/" in response["Location"]
     assert not Release.objects.exists()
+
+
+def staff_who_may_only_view(*codenames: str):
+    from django.contrib.auth.models import Permission
+
+    from tests.researchers.factories import StaffFactory
+
+    user = StaffFactory(is_superuser=False)
+    user.user_permissions.add(
+        *Permission.objects.filter(content_type__app_label="moderation_data", codename__in=codenames)
+    )
+    return user
+
+
+@pytest.mark.django_db
+def test_bulk_release_actions_need_the_change_permission_and_say_what_they_did(client, admin_client):
+    from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+
+    decisions, _ = ensure_datasets()
+    generate_demo_data(rows=400, seed=12, days=7)
+    release = build_release(start_release(decisions).pk, publish=False)
+    releases = reverse("admin:moderation_data_release_changelist")
+    datasets = reverse("admin:moderation_data_dataset_changelist")
+
+    def act(http, name, target=release, url=releases):
+        response = http.post(url, {"action": name, ACTION_CHECKBOX_NAME: [target.pk]}, follow=True)
+        assert response.status_code == 200
+        return [str(m) for m in response.context["messages"]]
+
+    # Staff who may only view: the actions are not offered, and posting them changes nothing.
+    client.force_login(staff_who_may_only_view("view_release", "view_dataset"))
+    assert b"publish_action" not in client.get(releases).content
+    assert b"build_release_action" not in client.get(datasets).content
+    act(client, "publish_action")
+    release.refresh_from_db()
+    assert release.status == "built"
+    act(client, "build_release_action", decisions, datasets)
+    assert Release.objects.filter(dataset=decisions).count() == 1
+
+    assert act(admin_client, "publish_action") == [f"Published 1 release(s): {release}."]
+    release.refresh_from_db()
+    assert release.status == "published"
+    act(client, "withdraw_action")
+    release.refresh_from_db()
+    assert release.status == "published"
+    assert act(admin_client, "withdraw_action") == [f"Withdrew 1 release(s): {release}."]
+    release.refresh_from_db()
+    assert (release.status, release.withdrawn_reason) == ("withdrawn", "withdrawn by admin")
+    refused = act(admin_client, "publish_action")
+    assert len(refused) == 1 and refused[0].startswith(f"{release}: ")
+    release.refresh_from_db()
+    assert release.status == "withdrawn"

@@ -419,6 +419,30 @@ def test_admin_lists_exports_and_cancels_them_refunding_the_allowance(release, r
     assert allowance_used(researcher.grant) == 0
 
 
+@pytest.mark.django_db
+def test_staff_who_may_only_view_exports_cannot_cancel_them(release, researcher, client):
+    from django.contrib.auth.models import Permission
+
+    from tests.researchers.factories import StaffFactory
+
+    export_id = request_export(researcher, format="csv", query=QUERY).json()["id"]
+    viewer = StaffFactory(is_superuser=False)
+    viewer.user_permissions.add(
+        Permission.objects.get(content_type__app_label="moderation_data", codename="view_export")
+    )
+    client.force_login(viewer)
+    page = client.get("/admin/moderation_data/export/")
+    assert page.status_code == 200 and export_id.encode() in page.content
+    assert b"cancel_selected" not in page.content
+    client.post("/admin/moderation_data/export/", {"action": "cancel_selected", "_selected_action": [export_id]})
+    assert Export.objects.get(pk=export_id).status == "queued"
+    viewer.user_permissions.add(
+        Permission.objects.get(content_type__app_label="moderation_data", codename="change_export")
+    )
+    client.post("/admin/moderation_data/export/", {"action": "cancel_selected", "_selected_action": [export_id]})
+    assert Export.objects.get(pk=export_id).status == "cancelled"
+
+
 def test_export_tasks_are_acked_late_and_requeued_if_their_worker_dies():
     from moderation_data.exports import tasks as export_tasks
     from platform_api.celery import app

@@ -232,6 +232,22 @@ def test_the_admin_action_destroys_the_selected_projects_keys(release, researche
     assert AccessEvent.objects.filter(endpoint="shred_project_keys", grant=researcher.grant).exists()
 
 
+def test_staff_who_may_only_view_keys_cannot_destroy_them(release, researcher, client):
+    from django.contrib.auth.models import Permission
+
+    rows_of(researcher)
+    viewer = StaffFactory(is_superuser=False)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_projectkey"))
+    client.force_login(viewer)
+    key = ProjectKey.objects.get(project_id=researcher.grant.application_id)
+    page = client.get("/admin/moderation_data/projectkey/")
+    assert page.status_code == 200 and b"shred_action" not in page.content
+    client.post("/admin/moderation_data/projectkey/", {"action": "shred_action", "_selected_action": [key.pk]})
+    key.refresh_from_db()
+    assert key.destroyed_at is None and bytes(key.wrapped) != b""
+    assert not AccessEvent.objects.filter(endpoint="shred_project_keys").exists()
+
+
 def test_unknown_project_is_a_clear_command_error():
     from django.core.management.base import CommandError
 
