@@ -88,7 +88,11 @@ def test_a_killed_cli_walk_continues_where_it_stopped(live, tmp_workdir):
 def test_cli_catalog_count_usage_cite_and_export(live, tmp_workdir, library_rows):
     assert DATASET in cli(live, "datasets", cwd=tmp_workdir).stdout
     assert "views_before_action" in cli(live, "codebook", DATASET, cwd=tmp_workdir).stdout
-    assert int(cli(live, "count", DATASET, *WHERE, cwd=tmp_workdir).stdout) == len(library_rows)
+    counted = cli(live, "count", DATASET, *WHERE, cwd=tmp_workdir)
+    assert int(counted.stdout) == len(library_rows) and "generalized_overlap" not in counted.stderr
+    undecided = cli(live, "count", DATASET, "--where", "decided_on__gte=2025-01-08", cwd=tmp_workdir)
+    assert int(undecided.stdout) == 0
+    assert f"{live.release.row_count} more rows have generalized values" in undecided.stderr
     assert "records_remaining" in json.loads(cli(live, "usage", cwd=tmp_workdir).stdout)["today"]
     assert cli(live, "cite", DATASET, "--format", "bibtex", cwd=tmp_workdir).stdout.startswith("@")
     out = tmp_workdir / "export.parquet"

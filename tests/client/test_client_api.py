@@ -70,7 +70,8 @@ def test_a_walk_over_many_pages_equals_count_and_a_client_side_filter_of_a_full_
     filtered = client.records(DATASET, where=FILTER, page_size=13)
     expected = full[_mask(full)].reset_index(drop=True)
     assert 5 * 13 < len(filtered) < len(full)  # many pages, and a real filter
-    assert len(filtered) == client.count(DATASET, where=FILTER)
+    counted = client.count(DATASET, where=FILTER)
+    assert len(filtered) == counted and counted.generalized_overlap == 0
     pd.testing.assert_frame_equal(filtered, expected, check_like=False)
     assert filtered.attrs["generalized_overlap"] == 0  # exact values and a whole month bucket
 
@@ -85,6 +86,10 @@ def test_a_filter_on_generalized_values_reports_the_rows_it_cannot_decide(live, 
         assert withheld.empty and withheld.attrs["generalized_overlap"] == len(full)
         inside_a_month = reader.records(DATASET, where={"decided_on__gte": "2025-01-08"}, fields=["decision_id"])
         assert inside_a_month.empty and inside_a_month.attrs["generalized_overlap"] == len(full)
+    # A count says the same: none certainly match, all may.
+    counted = client.count(DATASET, where={"decided_on__gte": "2025-01-08"})
+    assert counted == 0 and counted.generalized_overlap == len(full)
+    assert str(counted) == "0" and repr(counted) == f"Count(0, generalized_overlap={len(full)})"
 
 
 def test_every_form_of_where_selects_the_same_rows(live):

@@ -8,7 +8,7 @@ Imports neither Django nor any server code; pyarrow and orjson are used when ins
 """
 
 from modresearch._version import __version__
-from modresearch.client import Client, Release
+from modresearch.client import Client, Count, Release
 from modresearch.errors import (
     APIError,
     AuthenticationFailed,
@@ -46,6 +46,7 @@ __all__ = [
     "ConfigurationError",
     "Conflict",
     "ConnectionFailed",
+    "Count",
     "ExportFailed",
     "ExportJob",
     "ExportNotReady",

@@ -97,7 +97,14 @@ def cmd_codebook(client: Client, args: argparse.Namespace) -> int:
 
 
 def cmd_count(client: Client, args: argparse.Namespace) -> int:
-    print(client.count(args.dataset, where=_where(args.where), release=args.release))
+    count = client.count(args.dataset, where=_where(args.where), release=args.release)
+    print(count)
+    if count.generalized_overlap:
+        print(
+            f"{count.generalized_overlap} more rows have generalized values that may or may not match"
+            ' (generalized_overlap; docs/query.md, "Generalized values")',
+            file=sys.stderr,
+        )
     return 0
 
 

@@ -41,6 +41,31 @@ def _has_pyarrow() -> bool:
     return importlib.util.find_spec("pyarrow") is not None
 
 
+class Count(int):
+    """How many rows match: an ``int``, plus ``generalized_overlap``, the rows it could not decide.
+
+    Where a filter is finer than the release's precision (``country=DE`` where some accounts carry
+    ``EU_WEST``, a mid-month day on a month-precision release), those rows may or may not match: they
+    are in neither the count nor its complement. The true count lies between the count and the count
+    plus ``generalized_overlap``.
+    """
+
+    generalized_overlap: int
+
+    def __new__(cls, value: int, generalized_overlap: int = 0) -> Count:
+        count = super().__new__(cls, value)
+        count.generalized_overlap = int(generalized_overlap)
+        return count
+
+    def __str__(self) -> str:
+        return int.__repr__(self)
+
+    def __repr__(self) -> str:
+        if self.generalized_overlap:
+            return f"Count({int(self)}, generalized_overlap={self.generalized_overlap})"
+        return int.__repr__(self)
+
+
 class Release:
     """One pinned release of a dataset: its metadata, and the data calls bound to it."""
 
@@ -80,7 +105,7 @@ class Release:
     def iter_rows(self, **kwargs: Any) -> Iterator[dict]:
         return self.client.iter_rows(self.dataset, release=self.version, **kwargs)
 
-    def count(self, **kwargs: Any) -> int:
+    def count(self, **kwargs: Any) -> Count:
         return self.client.count(self.dataset, release=self.version, **kwargs)
 
     def aggregate(self, **kwargs: Any) -> pd.DataFrame:
@@ -434,13 +459,14 @@ class Client:
         kwargs.setdefault("page_size", MAX_PAGE_SIZE)
         return self._spec(dataset, **kwargs)
 
-    def count(self, dataset: str, *, where: Where = None, release: str | None = None) -> int:
-        """How many rows match (spends no record quota)."""
+    def count(self, dataset: str, *, where: Where = None, release: str | None = None) -> Count:
+        """How many rows match (spends no record quota); ``.generalized_overlap`` on the answer is how
+        many more rows the release's precision leaves undecided (see :class:`Count`)."""
         version = self._version(dataset, release)
         query = to_query(where)
         body = {"query": query} if query else {}
         answer = self._transport.json("POST", f"/api/v1/datasets/{dataset}/releases/{version}/count", json=body)
-        return int(answer["count"])
+        return Count(answer["count"], answer.get("generalized_overlap") or 0)
 
     # ------------------------------------------------------------------ aggregates
     def _aggregate_body(
