@@ -25,7 +25,7 @@ from moderation_data.aggregates import dimensions as dims
 from moderation_data.aggregates.mechanism import RESOLUTION
 from moderation_data.catalog.codebook import TIME_TO_ACTION_BUCKETS, VIEWS_BUCKETS
 from moderation_data.query import language as ql
-from moderation_data.query.records import fields_within, query_fields, within_period
+from moderation_data.query.records import fields_within, precisions, query_fields, within_period
 from moderation_data.releases.models import Release
 from moderation_data.releases.selectors import codebook_fields
 from platform_api.errors import InvalidRequest, NotFoundError
@@ -143,7 +143,12 @@ def build_spec(release: Release, data: dict, *, grant=None) -> AggregateSpec:
     if any(not d.keys for d in dimensions):
         raise _invalid("group_by", "This release has no period to group its dates by.")
 
-    node = within_period(ql.parse_body_query(data.get("query"), visible), fields, grant)
+    # The grant's period in the release's date precision, as for records: a bucket that ends after it
+    # holds rows outside it, so none of its rows count.
+    precision = precisions(release).get("decided_on", "day")
+    node = within_period(
+        ql.parse_body_query(data.get("query"), visible), fields, grant, precision, period_end=release.period_end
+    )
 
     measure = data.get("measure") or "decisions"
     value = None

@@ -197,3 +197,27 @@ def test_aggregates_of_a_dsc_grant_count_only_rows_within_the_requested_period(r
     limited = bounded_vectors(build_spec(release, body, grant=researcher.grant), table=table)["count"][0]
     everything = bounded_vectors(build_spec(release, body), table=table)["count"][0]
     assert limited // RESOLUTION == rows_wholly_within(release, start, end) < everything // RESOLUTION
+
+
+def test_aggregates_of_a_dsc_grant_never_count_a_date_bucket_that_ends_after_the_requested_period(release):
+    from moderation_data.aggregates.compute import bounded_vectors
+    from moderation_data.aggregates.mechanism import RESOLUTION
+    from moderation_data.aggregates.spec import build_spec
+    from moderation_data.aggregates.table import ensure_aggregation_table
+    from moderation_data.query.records import _bucket_start
+
+    precision = _precision(release)
+    assert precision != "day", "the shared release generalizes decision dates (a coarser bucket than a day)"
+    # The period ends inside a bucket: the rows of that bucket may lie after it, so none count.
+    middle = release.period_start + (release.period_end - release.period_start) / 2
+    end = _bucket_start(middle, precision) + dt.timedelta(days=2)
+    assert _bucket_end(end, precision) > end
+    researcher = dsc_research_client(data_from=release.period_start, data_until=end, modality="aggregate")
+    table = ensure_aggregation_table(release)
+    body = {"group_by": [], "epsilon": 1, "contribution_bound": 1000}
+    limited = bounded_vectors(build_spec(release, body, grant=researcher.grant), table=table)["count"][0]
+    expected = rows_wholly_within(release, release.period_start, end)
+    assert limited // RESOLUTION == expected < release.row_count
+    # Counting the records of the same period agrees.
+    reader = dsc_research_client(data_from=release.period_start, data_until=end, quotas=GENEROUS)
+    assert reader.post(COUNT, {}).json()["count"] == expected
