@@ -123,3 +123,54 @@ class AccessEventAdmin(admin.ModelAdmin):
             raise PermissionDenied
         self._report(request, verify_log(), "the whole log")
         return HttpResponseRedirect(reverse("admin:platform_api_accessevent_changelist"))
+
+
+# --------------------------------------------------------------------------- staff second factors
+def _register_totp_admin() -> None:
+    """django-otp's TOTP device admin, with a device's secret (key, QR code) shown only to its own user.
+
+    Out of the box any staff member who may view devices reads every other staff member's seed (the
+    key field, the QR code) and can clone their second factor; and one who may change devices can set
+    a known key. Here the key is neither shown nor editable on anyone else's device (nor when adding
+    one: a new device gets a random key), and the QR code page answers only the device's user.
+    """
+    from django.shortcuts import get_object_or_404
+    from django_otp.plugins.otp_totp.admin import TOTPDeviceAdmin
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    class OwnSecretTOTPDeviceAdmin(TOTPDeviceAdmin):
+        def _own(self, request: HttpRequest, device: TOTPDevice | None) -> bool:
+            return device is not None and device.user_id == request.user.pk
+
+        def get_fieldsets(self, request, obj=None):
+            fieldsets = super().get_fieldsets(request, obj)
+            if self._own(request, obj):
+                return fieldsets
+            hidden = {"key", "qrcode_link"}
+            return [
+                (name, {**options, "fields": [f for f in options["fields"] if f not in hidden]})
+                for name, options in fieldsets
+                if [f for f in options["fields"] if f not in hidden]
+            ]
+
+        def get_list_display(self, request):
+            return [name for name in super().get_list_display(request) if name != "qrcode_link"]
+
+        def config_view(self, request, pk):
+            if not self._own(request, get_object_or_404(TOTPDevice, pk=pk)):
+                raise PermissionDenied
+            return super().config_view(request, pk)
+
+        def qrcode_view(self, request, pk):
+            if not self._own(request, get_object_or_404(TOTPDevice, pk=pk)):
+                raise PermissionDenied
+            return super().qrcode_view(request, pk)
+
+    from django_otp.plugins.otp_totp.models import TOTPDevice as _Device
+
+    if admin.site.is_registered(_Device):
+        admin.site.unregister(_Device)
+    admin.site.register(_Device, OwnSecretTOTPDeviceAdmin)
+
+
+_register_totp_admin()

@@ -490,9 +490,12 @@ class ResearcherAdmin(admin.ModelAdmin):
 
 # --------------------------------------------------------------------------- OAuth clients
 # A grant's OAuth client changes only through the grant's services (rotation, suspension, ...):
-# django-oauth-toolkit's own admin would let staff edit secrets or mint grants beside them.
+# django-oauth-toolkit's own admin would let staff edit secrets or mint grants beside them; its
+# access-token admin would let them point a token (by its editable checksum) at any client, or
+# revoke every researcher's tokens in bulk. Suspending or revoking the grant ends its tokens.
 for _model in (
     oauth_models.get_application_model(),
+    oauth_models.get_access_token_model(),
     oauth_models.get_grant_model(),
     oauth_models.get_refresh_token_model(),
     oauth_models.get_id_token_model(),

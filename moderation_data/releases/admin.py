@@ -41,7 +41,10 @@ class ReleaseAdmin(admin.ModelAdmin):
         return False  # releases are built from a dataset ("Build a new release")
 
     def has_delete_permission(self, request, obj=None) -> bool:
-        return obj is not None and obj.status in (Release.Status.FAILED, Release.Status.BUILDING)
+        # Only a failed or abandoned build, and only by staff who may delete releases.
+        if obj is None or obj.status not in (Release.Status.FAILED, Release.Status.BUILDING):
+            return False
+        return super().has_delete_permission(request, obj)
 
     @admin.display(description="privacy checks (docs/privacy.md)")
     def privacy_report_summary(self, obj: Release) -> str:

@@ -150,3 +150,16 @@ def test_bulk_release_actions_need_the_change_permission_and_say_what_they_did(c
     assert len(refused) == 1 and refused[0].startswith(f"{release}: ")
     release.refresh_from_db()
     assert release.status == "withdrawn"
+
+
+@pytest.mark.django_db
+def test_only_staff_who_may_delete_releases_can_delete_a_failed_build(client, admin_client):
+    decisions, _ = ensure_datasets()
+    release = start_release(decisions)
+    Release.objects.filter(pk=release.pk).update(status="failed", error="the build stopped")
+    delete = reverse("admin:moderation_data_release_delete", args=[release.pk])
+    client.force_login(staff_who_may_only_view("view_release"))
+    assert client.get(delete).status_code == 403
+    assert client.post(delete, {"post": "yes"}).status_code == 403
+    assert Release.objects.filter(pk=release.pk, status="failed").exists()
+    assert admin_client.get(delete).status_code == 200  # staff who may delete releases are asked to confirm

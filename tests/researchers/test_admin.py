@@ -302,3 +302,6 @@ def test_staff_with_only_the_view_permission_cannot_run_bulk_actions(client):
 def test_oauth_clients_are_managed_only_through_their_grants(staff_client):
     assert staff_client.get("/admin/oauth2_provider/application/").status_code == 404
     assert staff_client.get("/admin/oauth2_provider/refreshtoken/").status_code == 404
+    # No access-token pages either: a token edited to another client's checksum would act as that client.
+    assert staff_client.get("/admin/oauth2_provider/accesstoken/").status_code == 404
+    assert staff_client.get("/admin/oauth2_provider/accesstoken/add/").status_code == 404

@@ -75,3 +75,29 @@ def test_staff_without_a_device_log_in_with_their_password_alone():
     http = Client()
     assert post_login(http, "/admin/login/", staff.username, PASSWORD, "10.42.0.1").status_code == 302
     assert http.get("/admin/").status_code == 200
+
+
+def test_a_staff_members_totp_secret_is_shown_and_set_only_by_them():
+    """Another staff member, even one who may change every device, can neither read a device's seed
+    (key field, QR code) nor replace it with a key of their choosing: they could clone the factor."""
+    owner = StaffFactory()
+    device = TOTPDevice.objects.create(user=owner, name="phone", confirmed=True)
+    key = device.key
+    colleague = Client()
+    colleague.force_login(StaffFactory())  # a superuser without a device of their own
+    change = f"/admin/otp_totp/totpdevice/{device.pk}/change/"
+    page = colleague.get(change)
+    assert page.status_code == 200 and key not in page.content.decode()
+    for view in ("config", "qrcode"):
+        assert colleague.get(f"/admin/otp_totp/totpdevice/{device.pk}/{view}/").status_code == 403
+    assert 'name="key"' not in colleague.get("/admin/otp_totp/totpdevice/add/").content.decode()
+    form = {"user": owner.pk, "name": "phone", "confirmed": "on", "step": 30, "t0": 0, "digits": 6,
+            "tolerance": 1, "drift": 0, "throttling_failure_count": 0, "key": "00" * 20}  # fmt: skip
+    assert colleague.post(change, form).status_code == 302
+    device.refresh_from_db()
+    assert device.key == key
+    # The device's own user (logged in with its code) reads the QR code to enrol an authenticator.
+    http = Client()
+    post_login(http, "/admin/login/", owner.username, PASSWORD, "10.42.0.1", otp_token=totp_of(device))
+    assert http.get(f"/admin/otp_totp/totpdevice/{device.pk}/qrcode/").status_code == 200
+    assert key in http.get(change).content.decode()
