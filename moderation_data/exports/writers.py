@@ -210,6 +210,9 @@ def write_parquet_chunk(cursor, sql: str, params: list, out: BinaryIO, progress:
         false_values=["f"],
         strings_can_be_null=True,
         quoted_strings_can_be_null=False,  # "" is an empty string (or list), an unquoted empty cell is null
+        # Only COPY's NULL (an unquoted empty cell) is null: pyarrow's default list would also turn the
+        # codes NA (Namibia, Nauru's language), N/A, NULL and nan, which COPY leaves unquoted, into nulls.
+        null_values=[""],
     )
     list_columns = [i for i, f in enumerate(schema) if pa.types.is_list(f.type)]
     empty_list = pa.scalar([], pa.list_(pa.string()))

@@ -480,3 +480,26 @@ def test_parquet_files_carry_release_sha256_codebook_query_and_key_version_as_me
     # The manifest the API shows carries the same citation.
     assert body["manifest"]["citation"] == manifest["citation"]
     assert body["manifest"]["citation_metadata"]["sha256"] == release.sha256
+
+
+@pytest.mark.django_db
+def test_parquet_keeps_codes_that_look_like_missing_values():
+    """Namibia is NA (and Nauru's language na): only COPY's NULL, an unquoted empty cell, is null in
+    Parquet, as in CSV, JSONL and the records API; an empty string stays an empty string."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from moderation_data.exports.writers import write_parquet_chunk
+
+    values = ["NA", "N/A", "NULL", "null", "nan", "NaN", "#N/A", "", None]
+    schema = pa.schema([("country", pa.string()), ("views", pa.int64())])
+    sql = "COPY (SELECT v, CASE WHEN v IS NULL THEN NULL ELSE 1 END FROM unnest(%s::text[]) WITH ORDINALITY AS t(v, n) ORDER BY n) TO STDOUT WITH (FORMAT csv)"  # noqa: E501
+    out = io.BytesIO()
+    connection.ensure_connection()
+    with connection.connection.cursor() as cursor:
+        assert write_parquet_chunk(cursor, sql, [values], out, lambda rows: True, schema) == len(values)
+    table = pq.read_table(io.BytesIO(out.getvalue()))
+    assert table.column("country").to_pylist() == values
+    assert table.column("views").to_pylist() == [1] * (len(values) - 1) + [None]
