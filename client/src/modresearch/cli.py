@@ -101,8 +101,8 @@ def cmd_count(client: Client, args: argparse.Namespace) -> int:
     print(count)
     if count.generalized_overlap:
         print(
-            f"{count.generalized_overlap} more rows have generalized values that may or may not match"
-            ' (generalized_overlap; docs/query.md, "Generalized values")',
+            f"{count.generalized_overlap} rows have generalized values that may or may not match: the true"
+            f" count lies within {count} ± {count.generalized_overlap} (generalized_overlap; docs/query.md)",
             file=sys.stderr,
         )
     return 0

@@ -45,9 +45,10 @@ class Count(int):
     """How many rows match: an ``int``, plus ``generalized_overlap``, the rows it could not decide.
 
     Where a filter is finer than the release's precision (``country=DE`` where some accounts carry
-    ``EU_WEST``, a mid-month day on a month-precision release), those rows may or may not match: they
-    are in neither the count nor its complement. The true count lies between the count and the count
-    plus ``generalized_overlap``.
+    ``EU_WEST``, a mid-month day on a month-precision release), those rows may or may not match. The
+    ones that match as released are in the count (``decided_on <= 2025-03-15`` counts the March rows
+    of a month-precision release), the others are not (``decided_on >= 2025-03-15`` leaves them out):
+    the true count lies within ``count ± generalized_overlap`` (docs/query.md, "Generalized values").
     """
 
     generalized_overlap: int
