@@ -162,7 +162,8 @@ def record_reasoned_request(
 
     ``researchers``: dicts with ``name``, ``email`` and optionally ``orcid``, ``affiliation``,
     ``is_principal`` (exactly one principal, who collects the credentials). Named researchers
-    with an account are linked to it; the others receive an invitation link (after commit).
+    with an account whose address is verified are linked to it; the others receive an invitation
+    link (after commit).
     """
     now = now or timezone.now()
     reference = reference.strip()
@@ -284,7 +285,11 @@ def invitation_url(base_url: str | None, token: str) -> str:
 def invite_researchers(
     request: ReasonedRequest, *, actor: Actor, base_url: str | None = None, resend: bool = False
 ) -> int:
-    """Link named researchers who have an account, and e-mail the others an invitation link. Atomic.
+    """Link named researchers who have a verified account, and e-mail the others an invitation link. Atomic.
+
+    Only an account whose owner proved the address is linked: anyone can register any address,
+    so an account that never did is treated as no account, and the invitation link, sent to the
+    address the DSC named, proves it instead.
 
     Returns how many invitations were sent. ``resend`` sends a new link to those already invited
     (the previous link stops working).
@@ -294,9 +299,9 @@ def invite_researchers(
         raise InvalidTransition(request.status, "invited", what="reasoned request")
     sent = 0
     for named in request.researchers.select_for_update().filter(researcher__isnull=True):
-        existing = Researcher.objects.filter(user__email__iexact=named.email).select_related("user").first()
+        existing = _verified_researcher(named.email)
         if existing is not None:
-            _link(named, existing, actor=actor, note="An account with this address existed.")
+            _link(named, existing, actor=actor, note="An account with this verified address existed.")
             continue
         if named.invited_at and not resend:
             continue
@@ -321,6 +326,15 @@ def invite_researchers(
         )
         sent += 1
     return sent
+
+
+def _verified_researcher(email: str) -> Researcher | None:
+    """The active account registered with ``email`` whose owner proved the address, if any."""
+    return (
+        Researcher.objects.filter(user__email__iexact=email, user__is_active=True, email_verified_at__isnull=False)
+        .select_related("user")
+        .first()
+    )
 
 
 def _link(named: NamedResearcher, researcher: Researcher, *, actor: Actor, note: str = "") -> None:
@@ -369,11 +383,18 @@ def accept_invitation(
     named = NamedResearcher.objects.select_for_update().select_related("request__organisation").get(pk=named.pk)
     if named.researcher_id is not None:  # accepted meanwhile, in another tab
         raise InvalidRequest("This invitation link was already used.", detail={"token": ["used"]})
-    if User.objects.filter(username__iexact=named.email).exists():
-        raise InvalidRequest(
-            "An account with this e-mail address exists already: log in, and ask the platform's staff to link it.",
-            detail={"email": ["taken"]},
+    released = None
+    existing = User.objects.select_for_update().filter(username__iexact=named.email).first()
+    if existing is not None:
+        squatter = (
+            Researcher.objects.filter(user=existing, email_verified_at__isnull=True).select_related("user").first()
         )
+        if squatter is None or existing.is_staff or existing.is_superuser:
+            raise InvalidRequest(
+                "An account with this e-mail address exists already: log in, and ask the platform's staff to link it.",
+                detail={"email": ["taken"]},
+            )
+        released = _release_unverified_account(squatter)
     researcher = vetting.register_researcher(
         email=named.email,
         password=password,
@@ -390,8 +411,35 @@ def accept_invitation(
     named.accepted_at = timezone.now()
     named.invitation_digest = ""
     named.save(update_fields=["researcher", "accepted_at", "invitation_digest"])
-    _event(named.request, Kind.INVITATION_ACCEPTED, actor=researcher.user, note=named.email, named_researcher=named.pk)
+    detail = {"released_unverified_account": released} if released else {}
+    _event(
+        named.request,
+        Kind.INVITATION_ACCEPTED,
+        actor=researcher.user,
+        note=named.email + (f"; unverified account #{released} with this address deactivated" if released else ""),
+        named_researcher=named.pk,
+        **detail,
+    )
     return researcher
+
+
+def _release_unverified_account(researcher: Researcher) -> int:
+    """Deactivate an account that registered an invitee's address without ever proving it, and free the address.
+
+    The invitation proves the address; the account's claim to it (and to its ORCID iD) was never
+    proved, so it gets neither the request nor the address: it is kept, inactive, for staff to
+    review. Returns the user's id.
+    """
+    user = researcher.user
+    user.username = f"unverified-{user.pk}-{user.username}"[:150]
+    user.email = ""
+    user.is_active = False  # its sessions end: Django's backend loads only active users
+    user.set_unusable_password()
+    user.save(update_fields=["username", "email", "is_active", "password"])
+    if researcher.orcid:
+        researcher.orcid = ""
+        researcher.save(update_fields=["orcid"])
+    return user.pk
 
 
 # --------------------------------------------------------------------------- amendment (Art. 40(5)-(6))
@@ -594,6 +642,13 @@ def approve_reasoned_request(
         raise InvalidRequest(
             "The principal researcher has no account yet: they create it with their invitation link.",
             detail={"researchers": ["The principal researcher has not accepted the invitation."]},
+        )
+    if not principal.researcher.email_verified or not principal.researcher.user.is_active:
+        # Links are set for good; one to an unverified account may predate the check in invite_researchers.
+        raise InvalidRequest(
+            "The principal researcher's account never proved its e-mail address: whoever holds the address "
+            "confirms it with the link e-mailed to it (or by resetting the password) before approval.",
+            detail={"researchers": ["The principal researcher's account is not verified."]},
         )
     terms = {
         "datasets": list(request.datasets.all() if datasets is None else datasets),

@@ -15,7 +15,7 @@ from moderation_data.catalog.models import Dataset
 from platform_api.errors import InvalidRequest
 from researchers import services as vetting
 from researchers.errors import InvalidTransition
-from researchers.models import AccessGrant, ResearchApplication
+from researchers.models import AccessGrant, ResearchApplication, Researcher
 from researchers.reasoned_requests import services as dsc
 from researchers.reasoned_requests.models import (
     AmendmentRequest,
@@ -24,7 +24,7 @@ from researchers.reasoned_requests.models import (
     ReasonedRequestEvent,
 )
 from tests.researchers.conftest import assert_nowhere_in_the_database
-from tests.researchers.dsc_support import PASSWORD, invitation_token, record, request_terms
+from tests.researchers.dsc_support import PASSWORD, invitation_links, invitation_token, record, request_terms
 from tests.researchers.factories import ResearcherFactory, StaffFactory
 
 pytestmark = pytest.mark.django_db
@@ -160,6 +160,118 @@ def test_resending_an_invitation_replaces_the_previous_link(django_capture_on_co
     with pytest.raises(InvalidRequest):
         dsc.invitation_for_token(first)
     assert dsc.invitation_for_token(second).email == address
+
+
+# --------------------------------------------------------------------------- unverified accounts
+ORCID = "0000-0002-1825-0097"
+
+
+def register_as(client, address: str, **overrides):
+    """Register in the portal as anyone can: the address is not verified first."""
+    data = {
+        "first_name": "Mallory",
+        "last_name": "Squatter",
+        "email": address,
+        "password1": "mallorys own passphrase",
+        "password2": "mallorys own passphrase",
+        "orcid": "",
+        "organisation_name": "Squat Institute",
+        "organisation_type": "university",
+        "organisation_country": "NL",
+        "affiliation": "",
+        "country": "NL",
+        **overrides,
+    }
+    response = client.post("/portal/register/", data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    return Researcher.objects.select_related("user").get(user__username=address)
+
+
+def test_an_unverified_account_with_the_principals_address_is_not_linked_and_an_invitation_is_sent(
+    client, django_capture_on_commit_callbacks
+):
+    terms = request_terms()
+    address = terms["researchers"][0]["email"]
+    squatter = register_as(client, address)  # before staff record the request
+    assert not squatter.email_verified
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        request = dsc.record_reasoned_request(**terms)
+    named = request.researchers.get(email=address)
+    assert named.researcher is None and named.invited_at is not None
+    assert invitation_links(address)  # the link goes to the address the DSC named
+    assert not request.history.filter(kind="researcher_linked").exists()
+    with pytest.raises(InvalidRequest, match="principal researcher"):
+        dsc.approve_reasoned_request(request, reviewer=StaffFactory())
+    assert not AccessGrant.objects.exists()
+
+
+def test_after_the_real_researcher_accepts_the_principal_is_their_verified_account_not_the_squatters(
+    client, django_capture_on_commit_callbacks
+):
+    terms = request_terms()
+    terms["researchers"][0]["orcid"] = ORCID
+    address = terms["researchers"][0]["email"]
+    squatter = register_as(client, address, orcid=ORCID)  # even the ORCID iD of the real researcher
+    with django_capture_on_commit_callbacks(execute=True):
+        request = dsc.record_reasoned_request(**terms)
+    real = accept(address)
+    assert real != squatter and real.user.email == address and real.email_verified and real.orcid == ORCID
+    squatter.refresh_from_db()
+    squatter.user.refresh_from_db()
+    assert not squatter.user.is_active and not squatter.user.has_usable_password()
+    assert squatter.user.email == "" and squatter.user.username != address and squatter.orcid == ""
+    accepted = request.history.get(kind="invitation_accepted")
+    assert accepted.detail["released_unverified_account"] == squatter.user.pk
+    with django_capture_on_commit_callbacks(execute=True):
+        grant = dsc.approve_reasoned_request(request, reviewer=StaffFactory())
+    assert grant.application.principal_researcher == real
+    # The squatter's session ended and their password no longer logs in: the secret stays out of reach.
+    page = client.post(f"/portal/grants/{grant.pk}/credentials/")
+    assert page.status_code == 302 and "/login/" in page["Location"]
+    assert not client.login(username=address, password="mallorys own passphrase")
+    grant.refresh_from_db()
+    assert grant.secret_issued_at is None
+
+
+def test_resending_invitations_does_not_link_an_account_registered_since_without_verifying(
+    client, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        request = record()
+    address = principal_email(request)
+    register_as(client, address)  # after the first invitation went out
+    for resend in (False, True):
+        with django_capture_on_commit_callbacks(execute=True):
+            dsc.invite_researchers(request, actor=StaffFactory(), base_url="http://testserver", resend=resend)
+        assert request.researchers.get(email=address).researcher is None
+    assert not request.history.filter(kind="researcher_linked").exists()
+    assert accept(address).email_verified
+
+
+def test_a_verified_account_registered_since_is_linked_by_send_invitations(django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        request = record()
+    address = principal_email(request)
+    verified = ResearcherFactory(user__username=address, user__email=address)
+    dsc.invite_researchers(request, actor=StaffFactory())
+    assert request.researchers.get(email=address).researcher == verified
+
+
+def test_approval_refuses_a_principal_linked_to_an_unverified_account_until_the_address_is_proved(
+    django_capture_on_commit_callbacks,
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        request = record()
+    address = principal_email(request)
+    squatter = ResearcherFactory(user__username=address, user__email=address, email_verified_at=None)
+    request.researchers.filter(email=address).update(researcher=squatter)  # linked before the check existed
+    with pytest.raises(InvalidRequest, match="never proved its e-mail address"):
+        dsc.approve_reasoned_request(request, reviewer=StaffFactory())
+    assert not AccessGrant.objects.exists()
+    # Whoever reads the address resets the password (which proves it), so the account is theirs now.
+    proved = vetting.mark_email_verified(researcher=squatter)
+    assert dsc.approve_reasoned_request(request, reviewer=StaffFactory()).application.principal_researcher == proved
 
 
 # --------------------------------------------------------------------------- amendments
