@@ -57,11 +57,17 @@ def _requests_from_audit(grant_id: int) -> Callable[[Window], int]:
     return seed
 
 
+# The audit events whose ``rows_returned`` spent the record quota: those of the records endpoint
+# (``…/records``, GET, HEAD or POST). Other events carry rows that never spent it: an export
+# download logs the export's row count, an aggregate its number of groups (docs/quotas.md).
+RECORDS_SPENT = Q(endpoint__endswith="/records")
+
+
 def _records_from_audit(grant_id: int) -> Callable[[Window], int]:
     """A day's records returned by pages, as the audit log has them (refused requests return none)."""
 
     def seed(window: Window) -> int:
-        events = _window_events(grant_id, window).filter(status__lt=400)
+        events = _window_events(grant_id, window).filter(RECORDS_SPENT, status__lt=400)
         return events.aggregate(total=Sum("rows_returned"))["total"] or 0
 
     return seed

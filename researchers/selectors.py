@@ -11,7 +11,7 @@ from moderation_data.aggregates.selectors import budgets_of
 from moderation_data.exports.models import Export
 from platform_api.models import AccessEvent
 from researchers.models import AccessGrant, ApplicationTransition, ResearchApplication
-from researchers.quotas import export_allowance, usage_today
+from researchers.quotas import RECORDS_SPENT, export_allowance, usage_today
 
 
 def applications_of(user) -> QuerySet[ResearchApplication]:
@@ -71,7 +71,12 @@ def usage_of(grant: AccessGrant, *, days: int = 30) -> dict:
         .exclude(status=429)
         .annotate(day=TruncDate("occurred_at", tzinfo=dt.UTC))
         .values("day")
-        .annotate(requests=Count("id"), records=Sum("rows_returned"), refused=Count("id", filter=Q(status__gte=400)))
+        .annotate(
+            requests=Count("id"),
+            # Only pages spent records: export downloads and aggregates log rows that never did.
+            records=Sum("rows_returned", filter=RECORDS_SPENT & Q(status__lt=400)),
+            refused=Count("id", filter=Q(status__gte=400)),
+        )
         .order_by("-day")
     )
     today = usage_today(grant)

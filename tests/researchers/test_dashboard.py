@@ -179,7 +179,12 @@ def test_usage_of_the_last_30_days_is_drawn_against_each_quota(owner, grant):
     now = timezone.now()
     for rows in (400, 600):
         record_access_event(
-            request_id=uuid.uuid4().hex, method="GET", endpoint="/api/v1/x", status=200, grant=grant, rows_returned=rows
+            request_id=uuid.uuid4().hex,
+            method="GET",
+            endpoint="/api/v1/datasets/moderation-decisions/releases/latest/records",
+            status=200,
+            grant=grant,
+            rows_returned=rows,
         )
     _event(grant, at=now - dt.timedelta(days=10), rows=70)
     _event(grant, at=now - dt.timedelta(days=10), rows=0, status=429)  # refused: counted by no quota
@@ -205,7 +210,12 @@ def test_usage_of_the_last_30_days_is_drawn_against_each_quota(owner, grant):
 def test_a_quota_nearly_used_up_is_drawn_as_a_line(owner, grant):
     AccessGrant.objects.filter(pk=grant.pk).update(records_per_day=1200)
     record_access_event(
-        request_id=uuid.uuid4().hex, method="GET", endpoint="/api/v1/x", status=200, grant=grant, rows_returned=1000
+        request_id=uuid.uuid4().hex,
+        method="GET",
+        endpoint="/api/v1/datasets/moderation-decisions/releases/latest/records",
+        status=200,
+        grant=grant,
+        rows_returned=1000,
     )
     page = owner.get("/portal/dashboard/").text
     figure = re.search(rf'<figure class="chart" id="chart-{grant.pk}-records">(.*?)</figure>', page, re.S).group(1)
