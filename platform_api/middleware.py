@@ -37,7 +37,13 @@ class RequestIdMiddleware:
         started = time.perf_counter()
         response = self.get_response(request)
         charged = getattr(request, "ratelimit_charged", None)
-        if charged and response.status_code >= 500:
+        if charged and response.status_code == 429:
+            # Refused with 429 by the view after the throttle admitted it (a quota or allowance used
+            # up): a refused request never counts (docs/quotas.md), in any window.
+            from platform_api.ratelimit import refund
+
+            refund(charged)
+        elif charged and response.status_code >= 500:
             # A request that failed on our side never counts against a daily quota; it still counts
             # in the per-minute windows, so a flood of failing requests is throttled like any other.
             from platform_api.ratelimit import DAY, refund
@@ -45,7 +51,9 @@ class RequestIdMiddleware:
             refund([window for window in charged if window.seconds >= DAY])
         response["X-Request-ID"] = request.request_id
         for header, value in getattr(request, "ratelimit_headers", {}).items():
-            response[header] = value
+            # The view's own limit headers win (a records-quota 429 names the records window).
+            if header not in response:
+                response[header] = value
         logger.info(
             "request",
             extra={

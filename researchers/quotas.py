@@ -163,7 +163,12 @@ def reserve_records(
         raise QuotaExceeded(
             message,
             detail={**(detail or {}), **window.describe(count), "records_per_day": grant.records_per_day},
-            headers={"Retry-After": str(wait)},
+            headers={
+                "Retry-After": str(wait),
+                # The window that refused, in place of the request windows that admitted the request.
+                "RateLimit-Policy": f'"records";q={grant.records_per_day};w={window.seconds}',
+                "RateLimit": f'"records";r={max(0, grant.records_per_day - count)};t={wait}',
+            },
         )
     held = RecordsReservation(reservation)
     try:

@@ -121,3 +121,18 @@ def test_a_page_whose_overlap_count_times_out_answers_503_and_spends_no_records(
     served = researcher.get(RECORDS, query, HTTP_ACCEPT=accept)
     assert served.status_code == 200
     assert usage_today(researcher.grant)["records"] > 0
+
+
+def test_a_page_refused_for_the_record_quota_counts_in_no_window_and_its_headers_name_the_records_window(release):
+    researcher = make_research_client(requests_per_minute=4, requests_per_day=1_000, records_per_day=5)
+    assert researcher.get(RECORDS, {"page_size": 5}).status_code == 200
+    for _ in range(4):  # more refused pages than the minute admits
+        refused = researcher.get(RECORDS, {"page_size": 5})
+        assert refused.status_code == 429 and refused.json()["error"]["code"] == "quota_exceeded"
+        wait = int(refused["Retry-After"])
+        assert refused["RateLimit"] == f'"records";r=0;t={wait}'
+        assert refused["RateLimit-Policy"] == '"records";q=5;w=86400'
+    # The refusals took nothing from the minute or the day: the one page and this call are all.
+    usage = researcher.get("/api/v1/usage")
+    assert usage.status_code == 200, usage.content
+    assert usage.json()["today"]["requests"] == 2 and usage.json()["today"]["records"] == 5
