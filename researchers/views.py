@@ -10,8 +10,9 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import content_disposition_header
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -20,7 +21,7 @@ from moderation_data.exports import services as exports
 from moderation_data.exports.models import Export
 from moderation_data.exports.writers import CONTENT_TYPES
 from platform_api.audit import record_access_event
-from platform_api.errors import PlatformError
+from platform_api.errors import NotFoundError, PlatformError
 from platform_api.middleware import set_log_path
 from researchers import dashboard as dashboards
 from researchers import selectors, services
@@ -395,51 +396,66 @@ def rotate_secret(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 # --------------------------------------------------------------------------- export files
+# Bytes read and sent at a time (as the API's download).
+DOWNLOAD_BLOCK = 1 << 20
+
+
 @never_cache
 @login_required
 @require_GET
 def export_download(request: HttpRequest, export_id) -> HttpResponse:
     """A ready export's file for its owner, in the browser (the API's ``/exports/{id}/file`` does the same for scripts).
 
-    The export must belong to one of the researcher's grants, which must still allow exports;
-    every attempt is written to the audit log like an API download.
+    The export must belong to one of the researcher's grants; the right to the file is then checked
+    again exactly as the API does (``exports.check_still_entitled``: grant active and allowing
+    exports, release not withdrawn, dataset still on the grant). Every attempt writes one access
+    event with the API's fields; a served file's is written once its body went out, with the bytes sent.
     """
     export = get_object_or_404(
         selectors.exports_of(request.user).select_related("grant__oauth_client", "release__dataset"), pk=export_id
     )
     grant = export.grant
     problem: tuple[int, str] | None = None
-    if not grant.is_usable() or not grant.allows_exports:
-        problem = (403, "This grant no longer allows downloading exports.")
-    elif exports.is_expired(export):
-        problem = (410, "This export has expired and its file was deleted; request it again.")
-    elif export.status in (Export.Status.FAILED, Export.Status.CANCELLED):
-        problem = (410, f"This export was {export.get_status_display().lower()}; it has no file.")
-    elif export.status != Export.Status.READY:
-        problem = (409, "This export is not ready yet; reload the dashboard in a moment.")
-    status = problem[0] if problem else 200
-    record_access_event(
-        request_id=getattr(request, "request_id", ""),
-        method=request.method,
-        endpoint=request.path,
-        status=status,
-        grant=grant,
-        client_id=grant.oauth_client.client_id,
-        dataset=export.release.dataset.slug,
-        release=export.release.version,
-        query={"export": str(export.pk), "via": "portal"},
-        rows_returned=(export.row_count or 0) if problem is None else 0,
-    )
+    try:
+        exports.check_still_entitled(grant, export)
+    except NotFoundError:  # the API's 404 not_found, said for a web page
+        problem = (404, "This export's release was withdrawn: its file is no longer available.")
+    except PlatformError as exc:
+        problem = (exc.status_code, exc.message)
+    else:
+        if exports.is_expired(export):
+            problem = (410, "This export has expired and its file was deleted; request it again.")
+        elif export.status in (Export.Status.FAILED, Export.Status.CANCELLED):
+            problem = (410, f"This export was {export.get_status_display().lower()}; it has no file.")
+        elif export.status != Export.Status.READY:
+            problem = (409, "This export is not ready yet; reload the dashboard in a moment.")
+    event = {
+        "request_id": getattr(request, "request_id", ""),
+        "method": request.method,
+        "endpoint": request.path,
+        "status": problem[0] if problem else 200,
+        "grant": grant,
+        "client_id": grant.oauth_client.client_id,
+        "dataset": export.release.dataset.slug,
+        "release": export.release.version,
+        "query": {"export": str(export.pk), "via": "portal"},
+        "rows_returned": 0,
+        "reference": grant.dsc_reference or "",
+    }
     if problem is not None:
+        record_access_event(**event)
         return render(
-            request, "portal/export_unavailable.html", {"export": export, "message": problem[1]}, status=status
+            request, "portal/export_unavailable.html", {"export": export, "message": problem[1]}, status=problem[0]
         )
-    response = FileResponse(
-        exports.export_storage().open(export.file_name, "rb"),
-        as_attachment=True,
-        filename=export.file_name.rsplit("/", 1)[-1],
-        content_type=CONTENT_TYPES[export.format],
+    handle = exports.export_storage().open(export.file_name, "rb")
+    counter = exports.SentCounter(size=export.bytes or 0, start=0, rows=export.row_count or 0)
+    response = StreamingHttpResponse(
+        counter.count(iter(lambda: handle.read(DOWNLOAD_BLOCK), b"")), content_type=CONTENT_TYPES[export.format]
     )
+    response._resource_closers.append(handle.close)
+    # As the API: the event is written once the body was sent, with the bytes that actually went out.
+    response._resource_closers.append(lambda: record_access_event(**{**event, **counter.outcome()}))
+    response["Content-Disposition"] = content_disposition_header(True, export.file_name.rsplit("/", 1)[-1])
     response["Content-Length"] = str(export.bytes or 0)
     response["ETag"] = f'"{export.sha256}"'
     response["Cache-Control"] = "private, no-store"

@@ -20,10 +20,9 @@ from moderation_data.exports import services as exports
 from moderation_data.exports.models import Export
 from moderation_data.exports.serializers import ExportListSerializer, ExportRequestSerializer, ExportSerializer
 from moderation_data.exports.writers import CONTENT_TYPES
-from moderation_data.releases.models import Release
 from platform_api.audit import scrub
 from platform_api.dataapi import AuditedAPIView
-from platform_api.errors import ExportNotReady, Gone, NotFoundError, PlatformError, ScopeMissing
+from platform_api.errors import ExportNotReady, Gone, PlatformError, ScopeMissing
 from platform_api.openapi import error_responses
 from researchers.authentication import grant_of
 from researchers.permissions import HasExportsScope, token_scopes
@@ -219,40 +218,6 @@ def _ranged(handle, start: int, length: int):
         handle.close()
 
 
-def check_still_entitled(request: Request, export: Export) -> None:
-    """A file is data: the right to it is checked at download time, not only when it was requested.
-
-    A withdrawn release answers 404 (SPEC: withdrawn releases are not found through exports); a dataset
-    the grant no longer covers, or a token without the dataset's scope, answers 403 ``scope_missing``.
-    """
-    if export.release.status == Release.Status.WITHDRAWN:
-        raise NotFoundError("Not found.")
-    scope = scope_for(export.release.dataset.slug)
-    grant = grant_of(request)
-    if scope not in token_scopes(request) or scope not in grant.scope_names():
-        raise ScopeMissing(f"This token lacks the scope {scope}.", detail={"required_scope": scope})
-
-
-class SentCounter:
-    """Counts the bytes of a download that actually went out; its access event is written with them.
-
-    Rows are known only when the whole file went out from its first byte: a partial download (a
-    ``Range`` from byte 1, or a client that hung up) records its bytes and 0 rows.
-    """
-
-    def __init__(self, *, size: int, start: int, rows: int):
-        self.size, self.start, self.rows, self.sent = size, start, rows, 0
-
-    def count(self, chunks):
-        for chunk in chunks:
-            self.sent += len(chunk)
-            yield chunk
-
-    def outcome(self) -> dict:
-        whole = self.start == 0 and self.sent == self.size
-        return {"bytes_returned": self.sent, "rows_returned": self.rows if whole else 0}
-
-
 class ExportFileView(AuditedAPIView):
     """The file of a ready export."""
 
@@ -277,7 +242,7 @@ class ExportFileView(AuditedAPIView):
         export = exports.get_visible_export(grant_of(request), export_id)
         self.audit.update(dataset=export.release.dataset.slug, release=export.release.version)
         self.audit["query"] = {"export": str(export.pk), "range": request.headers.get("Range", "")}
-        check_still_entitled(request, export)
+        exports.check_still_entitled(grant_of(request), export, token_scopes=token_scopes(request))
         if exports.is_expired(export):
             raise Gone("The export has expired and its file was deleted; request it again.")
         if export.status in (Export.Status.FAILED, Export.Status.CANCELLED):
@@ -297,7 +262,7 @@ class ExportFileView(AuditedAPIView):
         filename = export.file_name.rsplit("/", 1)[-1]
         start, end = span if span is not None else (0, size - 1)
         length = max(0, end - start + 1)
-        counter = SentCounter(size=size, start=start, rows=export.row_count or 0)
+        counter = exports.SentCounter(size=size, start=start, rows=export.row_count or 0)
         self.audit["file"] = counter
         response = StreamingHttpResponse(
             counter.count(_ranged(handle, start, length)),

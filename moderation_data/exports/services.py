@@ -29,7 +29,7 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 
 from django.conf import settings
 from django.core.files import File
@@ -38,19 +38,21 @@ from django.db import connection, transaction
 from django.db.models import Q, QuerySet, Sum
 from django.utils import timezone
 
-from moderation_data.catalog.selectors import get_visible_dataset
+from moderation_data.catalog.models import scope_for
+from moderation_data.catalog.selectors import datasets_visible_to, get_visible_dataset
 from moderation_data.exports import writers
 from moderation_data.exports.models import Export, ExportChunk
 from moderation_data.query import language as ql
 from moderation_data.query import records
 from moderation_data.releases import citation as cite
 from moderation_data.releases import pseudonyms
+from moderation_data.releases.models import Release
 from moderation_data.releases.project_keys import ProjectKeyUnavailable
 from moderation_data.releases.selectors import LATEST, get_release_for_rows, release_rows_table
 from platform_api.errors import NotFoundError, RateLimited, ScopeMissing
 from platform_api.ratelimit import Window, refund
 from researchers import quotas
-from researchers.models import AccessGrant
+from researchers.models import EXPORTS_SCOPE, AccessGrant
 
 logger = logging.getLogger("moderation_data.exports")
 
@@ -205,6 +207,54 @@ def is_expired(export: Export, *, now: dt.datetime | None = None) -> bool:
     return export.status == Export.Status.EXPIRED or (
         export.status == Export.Status.READY and export.expires_at is not None and export.expires_at <= now
     )
+
+
+def check_still_entitled(grant: AccessGrant, export: Export, *, token_scopes: Collection[str] | None = None) -> None:
+    """A file is data: the right to it is checked at every download, not only when it was requested.
+
+    The one check of both downloads, the API's ``/exports/{id}/file`` and the portal's page:
+
+    - the grant is no longer active, or its modality no longer allows exports: 403 ``scope_missing``;
+    - the release was withdrawn: 404 ``not_found`` (SPEC: withdrawn releases are not found through exports);
+    - the grant no longer covers the export's dataset (staff removed it from the grant, or deactivated
+      it): 403 ``scope_missing``;
+    - ``token_scopes`` (the API's access token; the portal has none) lacks the dataset's scope: 403
+      ``scope_missing``.
+
+    The grant's datasets are read from the database, not from what was cached with the token.
+    """
+    if not grant.is_usable() or not grant.allows_exports:
+        raise ScopeMissing("This grant no longer allows downloading exports.", detail={"required_scope": EXPORTS_SCOPE})
+    if export.release.status == Release.Status.WITHDRAWN:
+        raise NotFoundError("Not found.")
+    slug = export.release.dataset.slug
+    scope = scope_for(slug)
+    if not datasets_visible_to(grant).filter(pk=export.release.dataset_id).exists():
+        raise ScopeMissing(
+            f"This grant no longer covers the dataset {slug} (scope {scope}).", detail={"required_scope": scope}
+        )
+    if token_scopes is not None and scope not in token_scopes:
+        raise ScopeMissing(f"This token lacks the scope {scope}.", detail={"required_scope": scope})
+
+
+class SentCounter:
+    """Counts the bytes of a download that actually went out; its access event is written with them.
+
+    Rows are known only when the whole file went out from its first byte: a partial download (a
+    ``Range`` from byte 1, or a client that hung up) records its bytes and 0 rows.
+    """
+
+    def __init__(self, *, size: int, start: int, rows: int):
+        self.size, self.start, self.rows, self.sent = size, start, rows, 0
+
+    def count(self, chunks):
+        for chunk in chunks:
+            self.sent += len(chunk)
+            yield chunk
+
+    def outcome(self) -> dict:
+        whole = self.start == 0 and self.sent == self.size
+        return {"bytes_returned": self.sent, "rows_returned": self.rows if whole else 0}
 
 
 # --------------------------------------------------------------------------- request
