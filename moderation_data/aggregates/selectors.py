@@ -6,7 +6,7 @@ import dataclasses
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import QuerySet, Sum
+from django.db.models import Min, QuerySet, Sum
 
 from moderation_data.aggregates.models import (
     AggregateAnswer,
@@ -157,3 +157,19 @@ def public_summary_cells(
     if value:
         cells = cells.filter(value=value)
     return cells.order_by("position")
+
+
+def public_summary_values(summary: PublicSummary, dimension: str) -> tuple[str, ...]:
+    """The values of one dimension of a summary, in the order its cells list them.
+
+    Every key of a dimension's domain is published, zero or not (docs/aggregates.md), so these are the
+    domain a ``value`` filter is checked against: a value outside it is refused, never answered empty.
+    """
+    values = (
+        PublicSummaryCell.objects.filter(summary=summary, dimension=dimension)
+        .values("value")
+        .annotate(first=Min("position"))
+        .order_by("first")
+        .values_list("value", flat=True)
+    )
+    return tuple(values)

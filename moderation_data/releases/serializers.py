@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from moderation_data.catalog.serializers import ReleaseSummarySerializer
+from moderation_data.query.records import _bucket_end, precisions
 from moderation_data.releases import citation as cite
 from moderation_data.releases.models import Release
+from researchers.models import Modality
 
 
 def citation(release: Release) -> str:
@@ -75,6 +79,42 @@ def privacy_summary(release: Release) -> dict | None:
     }
 
 
+# The fields control totals cross-tabulate: a grant limited to fields without both sees none of them.
+CONTROL_TOTAL_FIELDS = frozenset({"decided_on", "policy"})
+
+
+def control_totals_for(release: Release, grant) -> list[dict] | None:
+    """The release's control totals a grant may see (docs/dsa-article-40.md, "Never wider than the request").
+
+    Exact counts per date bucket and policy: none (``None``) for the ``aggregate`` modality (differentially
+    private counts only) or a grant whose fields leave out ``decided_on`` or ``policy``; for a grant with a
+    data period, only the buckets lying wholly within it, as records match them (a bucket ends at the
+    latest on the release's last day). Without a grant or limits: all of them.
+    """
+    if grant is None:
+        return release.control_totals
+    if grant.modality == Modality.AGGREGATE:
+        return None
+    if grant.data_fields and not set(grant.data_fields) >= CONTROL_TOTAL_FIELDS:
+        return None
+    start, end = grant.data_from, grant.data_until
+    if start is None and end is None:
+        return release.control_totals
+    default_precision = precisions(release).get("decided_on", "day")
+    within = []
+    for total in release.control_totals:
+        if total.get("period"):
+            first, precision = dt.date.fromisoformat(total["period"]), total.get("precision") or default_precision
+        else:  # a total of a month only
+            first, precision = dt.date.fromisoformat(f"{total['month']}-01"), "month"
+        last = _bucket_end(first, precision)
+        if release.period_end is not None:
+            last = min(last, release.period_end)
+        if (start is None or start <= first) and (end is None or last <= end):
+            within.append(total)
+    return within
+
+
 class ReleaseDetailSerializer(ReleaseSummarySerializer):
     dataset = serializers.CharField(source="dataset.slug")
     release = serializers.CharField(source="version", help_text="the version these figures describe")
@@ -84,12 +124,20 @@ class ReleaseDetailSerializer(ReleaseSummarySerializer):
     key_fingerprint = serializers.CharField(help_text="identifies the pseudonym master key used (never the key)")
     k_anonymity = serializers.IntegerField()
     anonymization = serializers.DictField()
-    control_totals = serializers.ListField(child=serializers.DictField())
+    control_totals = serializers.SerializerMethodField(
+        help_text="exact decisions per decided_on bucket and policy; for a grant with data limits only the buckets "
+        "wholly within its period, null when its fields leave out decided_on or policy or its modality is "
+        "aggregate (docs/dsa-article-40.md)"
+    )
     privacy = serializers.SerializerMethodField(help_text="the privacy report's summary (docs/privacy.md)")
     notes = serializers.CharField(allow_blank=True, help_text="release notes: what changed in this release")
     doi = serializers.CharField(allow_blank=True)
     citation = serializers.SerializerMethodField(help_text="a suggested citation, as text")
     citation_metadata = serializers.SerializerMethodField()
+
+    @extend_schema_field(serializers.ListField(child=serializers.DictField(), allow_null=True))
+    def get_control_totals(self, release: Release) -> list[dict] | None:
+        return control_totals_for(release, self.context.get("grant"))
 
     @extend_schema_field(PrivacySummarySerializer(allow_null=True))
     def get_privacy(self, release: Release) -> dict | None:
