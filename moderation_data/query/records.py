@@ -60,6 +60,10 @@ class RecordsQuery:
     selected: list[str]
     fingerprint: str
     grant_id: int | None = None  # cursors open only for the grant they were given to (docs/pseudonyms.md)
+    # A grant's data period (docs/dsa-article-40.md), already ANDed into ``node``; kept apart because it is
+    # a hard limit: a row outside it is never "possibly" matching (see :func:`generalized_overlap`).
+    limits: ql.Node | None = None
+    asked: ql.Node | None = None  # ``node`` as the client asked it, without the limits
 
 
 def build_query(
@@ -89,6 +93,7 @@ def build_query(
     )
     selected = ql.parse_fields(requested_fields, visible, default=list(visible))
     precision = precisions(release).get("decided_on", "day")
+    asked = node
     node = within_period(node, fields, grant, precision, period_end=release.period_end)
     fingerprint = ql.query_fingerprint(node, {"fields": selected})
     return RecordsQuery(
@@ -98,6 +103,8 @@ def build_query(
         selected=selected,
         fingerprint=fingerprint,
         grant_id=getattr(grant, "pk", None),
+        limits=None if node is asked else node.and_[1],
+        asked=asked,
     )
 
 
@@ -278,15 +285,19 @@ def generalized_overlap(query: RecordsQuery) -> int:
     ``decided_on GTE 2025-01-15`` and a row of month precision dated 2025-01-01.
     """
     precision = precisions(query.release)
-    possible, possible_params, certain, certain_params = _ambiguity(query.node, query.fields, precision, False)
+    # A grant's data period is a hard limit, not a filter whose generalized rows may match: only rows
+    # wholly inside it are ever counted (the rows of a date bucket it cuts are outside, as for records).
+    asked = query.asked if query.limits is not None else query.node
+    possible, possible_params, certain, certain_params = _ambiguity(asked, query.fields, precision, False)
     if possible == certain and possible_params == certain_params:
         return 0
+    where, params = f"({possible}) AND ({certain}) IS NOT TRUE", [*possible_params, *certain_params]
+    if query.limits is not None:
+        limits, limits_params = ql.compile_sql(query.limits, query.fields)
+        where, params = f"{where} AND ({limits})", [*params, *limits_params]
     table = release_rows_table(query.release)
     with statement_timeout(), connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT count(*) FROM {table} WHERE ({possible}) AND ({certain}) IS NOT TRUE",  # noqa: S608
-            [*possible_params, *certain_params],
-        )
+        cursor.execute(f"SELECT count(*) FROM {table} WHERE {where}", params)  # noqa: S608
         return cursor.fetchone()[0]
 
 

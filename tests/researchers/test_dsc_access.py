@@ -221,3 +221,22 @@ def test_aggregates_of_a_dsc_grant_never_count_a_date_bucket_that_ends_after_the
     # Counting the records of the same period agrees.
     reader = dsc_research_client(data_from=release.period_start, data_until=end, quotas=GENEROUS)
     assert reader.post(COUNT, {}).json()["count"] == expected
+
+
+def test_the_generalized_overlap_of_a_dsc_grant_counts_no_row_outside_its_period(release):
+    """The rows of a date bucket that the grant's period cuts lie outside it: the overlap (rows that may
+    or may not match) must not count them, or it would give their exact number to the grant."""
+    from moderation_data.query.records import _bucket_start
+
+    precision = _precision(release)
+    assert precision != "day", "the shared release generalizes decision dates (a coarser bucket than a day)"
+    start = _bucket_start(release.period_start, precision) + dt.timedelta(days=9)  # inside the first bucket
+    researcher = dsc_research_client(data_from=start, data_until=release.period_end, quotas=GENEROUS)
+    inside = rows_wholly_within(release, start, release.period_end)
+    policy = {"and": [{"operation": "EQ", "field_name": "policy", "field_values": ["violent_extremism"]}]}
+    for body in ({}, {"query": policy}):
+        answer = researcher.post(COUNT, body).json()
+        assert answer["count"] <= inside and answer["generalized_overlap"] <= inside - answer["count"]
+    # A filter finer than the release's precision, inside the period, still reports its own overlap.
+    later = {"and": [{"operation": "GTE", "field_name": "decided_on", "field_values": [str(start)]}]}
+    assert researcher.post(COUNT, {"query": later}).json()["generalized_overlap"] <= inside
