@@ -115,6 +115,26 @@ def control_totals_for(release: Release, grant) -> list[dict] | None:
     return within
 
 
+def _is_exact_count(key: str) -> bool:
+    return key.endswith("_rows") or key.startswith("suppressed_for")
+
+
+def anonymization_for(release: Release, grant) -> dict:
+    """The build's anonymization parameters and statistics a grant may see.
+
+    Its statistics are exact counts over the whole release (rows read, suppressed, recoded...). A grant
+    of the ``aggregate`` modality (differentially private counts only) or with data limits (a DSC grant:
+    its period and fields only) sees the parameters without them; others see everything.
+    """
+    anonymization = dict(release.anonymization or {})
+    limited = grant is not None and (
+        grant.modality == Modality.AGGREGATE or grant.data_from or grant.data_until or grant.data_fields
+    )
+    if limited:
+        anonymization = {key: value for key, value in anonymization.items() if not _is_exact_count(key)}
+    return anonymization
+
+
 class ReleaseDetailSerializer(ReleaseSummarySerializer):
     dataset = serializers.CharField(source="dataset.slug")
     release = serializers.CharField(source="version", help_text="the version these figures describe")
@@ -123,7 +143,10 @@ class ReleaseDetailSerializer(ReleaseSummarySerializer):
     pseudonym_key_version = serializers.IntegerField()
     key_fingerprint = serializers.CharField(help_text="identifies the pseudonym master key used (never the key)")
     k_anonymity = serializers.IntegerField()
-    anonymization = serializers.DictField()
+    anonymization = serializers.SerializerMethodField(
+        help_text="the anonymization's parameters and statistics; the statistics (exact counts over the whole "
+        "release) are left out for the aggregate modality and for grants with data limits (docs/privacy.md)"
+    )
     control_totals = serializers.SerializerMethodField(
         help_text="exact decisions per decided_on bucket and policy; for a grant with data limits only the buckets "
         "wholly within its period, null when its fields leave out decided_on or policy or its modality is "
@@ -134,6 +157,10 @@ class ReleaseDetailSerializer(ReleaseSummarySerializer):
     doi = serializers.CharField(allow_blank=True)
     citation = serializers.SerializerMethodField(help_text="a suggested citation, as text")
     citation_metadata = serializers.SerializerMethodField()
+
+    @extend_schema_field(serializers.DictField())
+    def get_anonymization(self, release: Release) -> dict:
+        return anonymization_for(release, self.context.get("grant"))
 
     @extend_schema_field(serializers.ListField(child=serializers.DictField(), allow_null=True))
     def get_control_totals(self, release: Release) -> list[dict] | None:

@@ -146,3 +146,19 @@ def test_fields_and_modality_withhold_the_totals():
     assert control_totals_for(release, _grant(data_fields=["decided_on", "country"])) is None
     assert control_totals_for(release, _grant(modality="aggregate")) is None
     assert control_totals_for(release, _grant(modality="records_and_exports")) == release.control_totals
+
+
+def test_the_anonymization_statistics_exact_counts_reach_only_unlimited_record_grants(release):
+    """Rows read, suppressed, recoded... are exact counts over the whole release: an aggregate grant (noisy
+    counts only) and a DSC grant (its period only) get the anonymization's parameters without them."""
+    counts = {key for key in release.anonymization if key.endswith("_rows") or key.startswith("suppressed_for")}
+    assert {"source_rows", "suppressed_rows"} <= counts
+    readers = {
+        "aggregate": make_research_client(modality="aggregate"),
+        "dsc": dsc_research_client(data_from=middle_of(release)[0], data_until=release.period_end, quotas=GENEROUS),
+    }
+    for name, reader in readers.items():
+        anonymization = reader.get(LATEST).json()["anonymization"]
+        assert not counts & set(anonymization), name
+        assert anonymization["k"] == release.anonymization["k"] and anonymization["precision"], name
+    assert counts <= set(make_research_client().get(LATEST).json()["anonymization"])
