@@ -71,7 +71,7 @@ def resolve(reference: str) -> tuple[ReasonedRequest | None, AccessGrant | None]
     if request is not None:
         return request, request.grant
     number = text.removeprefix("grant:").removeprefix("#")
-    if number.isdigit():
+    if number.isascii() and number.isdecimal():  # "²".isdigit() and "٣".isdigit() hold too; int("²") fails
         grant = AccessGrant.objects.filter(pk=int(number)).first()
         if grant is not None:
             request = ReasonedRequest.objects.filter(application_id=grant.application_id).first()

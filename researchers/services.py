@@ -699,6 +699,39 @@ def expire_grants(*, on: dt.date | None = None) -> int:
 
 
 # --------------------------------------------------------------------------- scripted onboarding
+def _onboarding_email(email: str) -> str:
+    """The login of a scripted onboarding, normalized; ``invalid_request`` naming it unless it is an address."""
+    from django.core.exceptions import ValidationError
+    from django.core.validators import validate_email
+
+    normalized = User.objects.normalize_email(email.strip()).lower()
+    try:
+        validate_email(normalized)
+    except ValidationError:
+        raise InvalidRequest(f"{email!r} is not an email address (it becomes the researcher's login).") from None
+    return normalized
+
+
+def _onboarding_country(country: str) -> str:
+    """An ISO 3166-1 alpha-2 code (or ``EU``), upper-cased; ``invalid_request`` naming anything else.
+
+    A country's name or alpha-3 code is refused too (the ``objects.create`` calls below skip the
+    model's validation), with the code it stands for as a hint.
+    """
+    from django_countries import countries
+
+    from researchers.models import country_choices
+
+    code = country.strip().upper()
+    if not code or code in dict(country_choices()):
+        return code
+    hint = countries.by_name(country.strip()) or (countries.alpha2(code) if len(code) == 3 else "")
+    suggestion = f" Did you mean {hint}?" if hint else ""
+    raise InvalidRequest(
+        f"{country!r} is not a country code: use a two-letter ISO 3166-1 code, e.g. DE (or EU).{suggestion}"
+    )
+
+
 @transaction.atomic
 def grant_access(
     *,
@@ -721,9 +754,10 @@ def grant_access(
     grant's terms instead of creating another. Atomic. With ``keep_secret`` (the demo's saved
     secret), a client that already has that secret keeps it and its tokens; otherwise it gets it.
     """
+    email = _onboarding_email(email)  # both checked before anything is created
+    country = _onboarding_country(country)
     valid_until = valid_until or today() + dt.timedelta(days=365)
     quotas = quotas or {}
-    email = User.objects.normalize_email(email).lower()
     user = User.objects.filter(username__iexact=email).first() or User.objects.filter(email__iexact=email).first()
     researcher = getattr(user, "researcher", None) if user else None
     if researcher is None:

@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from moderation_data.catalog.models import Dataset
 from moderation_data.releases.services import ReleaseError, build_release, start_release
+
+# A version is a path segment of the release's persistent URL and API paths (<str:version> never matches
+# "/"), goes unquoted into citations and fits Release.version (max_length 32); the automatic ones
+# (2026.11.30, 2026.11.30.2) match. "latest" is the API's alias for the newest release, never a version.
+VERSION_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
+VERSION_RULE = "1 to 32 characters: letters, digits, '.', '_' or '-', starting with a letter or digit, and not 'latest'"
+
+
+def check_version(version: str) -> str:
+    if not VERSION_RE.fullmatch(version) or version.lower() == "latest":
+        raise CommandError(f"--version {version!r} is not a valid release version: {VERSION_RULE}.")
+    return version
 
 
 class Command(BaseCommand):
@@ -31,6 +44,8 @@ class Command(BaseCommand):
     def handle(
         self, *args, dataset: str, release_version, period_start, period_end, no_publish: bool, **options
     ) -> None:
+        if release_version is not None:
+            check_version(release_version)
         ds = Dataset.objects.filter(slug=dataset).first()
         if ds is None:
             raise CommandError(f"no dataset {dataset!r}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -22,12 +23,18 @@ class Command(BaseCommand):
         parser.add_argument("--output", "-o", help="where to write the zip (default: its own name, here)")
 
     def handle(self, *args, reference: str, output: str | None = None, **options) -> None:
+        # Where it goes is checked first: building the file reads the grant's whole event range.
+        path = Path(output) if output else Path.cwd()
+        directory = path if path.is_dir() or (output or "").endswith(("/", os.sep)) else path.parent
+        if not directory.is_dir():
+            raise CommandError(f"--output: there is no directory {str(directory)!r} to write the evidence file in.")
+        if not os.access(directory, os.W_OK | os.X_OK):
+            raise CommandError(f"--output: the directory {str(directory)!r} is not writable.")
         try:
             request, grant = resolve(reference)
         except NotFoundError as exc:
             raise CommandError(exc.message) from None
         evidence = build_evidence_file(reasoned_request=request, grant=grant)
-        path = Path(output) if output else Path.cwd() / evidence.filename
         if path.is_dir():
             path = path / evidence.filename
         path.write_bytes(evidence.content)
