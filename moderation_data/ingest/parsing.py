@@ -3,13 +3,16 @@
 Memory stays constant whatever the file size: rows are parsed one at a time, validated, and
 written in batches (COPY into a temporary table, then one ``INSERT ... ON CONFLICT DO UPDATE ...
 WHERE changed`` merge), so re-importing a file changes nothing and a later line for the same
-decision updates it. Each bad row is reported with its line, field and reason.
+decision updates it. Each bad row is reported with its line, field and reason, including every
+value PostgreSQL would refuse (NUL, lone surrogates, text longer than its column, integers beyond
+it), so a bad row never reaches the database and stops the import.
 """
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import io
 import json
 import re
@@ -108,9 +111,15 @@ CSV_V1_COLUMNS: list[str] = [name for name in CSV_V2_COLUMNS if name != "content
 _DSA_BY_NAME = {f.name: f for f in _DSA_FIELDS}
 _DECISION_ACTIONS = ("decision_visibility", "decision_monetary", "decision_provision", "decision_account")
 _COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
-_SURROGATE_RE = re.compile("[\udc80-\udcff]")
+_SURROGATE_RE = re.compile("[\udc80-\udcff]")  # bytes that were not UTF-8, read with surrogateescape
+_ANY_SURROGATE_RE = re.compile("[\ud800-\udfff]")  # a lone surrogate (JSON "\ud800"): not a character
 # DSA free-text cells can be long; a cell beyond this is a broken file, reported as such.
-csv.field_size_limit(16 * 1024 * 1024)
+MAX_FIELD_CHARS = 16 * 1024 * 1024
+csv.field_size_limit(MAX_FIELD_CHARS)
+# A JSONL line longer than this (its line end excluded) is one row error; reading skips to the next
+# line, so a file without line breaks never sits in memory whole.
+MAX_LINE_BYTES = 16 * 1024 * 1024
+_SKIP_CHUNK = 1024 * 1024
 
 
 class RowError(Exception):
@@ -129,6 +138,7 @@ def _parse_datetime(value: Any) -> dt.datetime:
     parsed = dt.datetime.fromisoformat(text)  # accepts "YYYY-MM-DD HH:MM:SS" and ISO 8601
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=dt.UTC)
+    parsed.astimezone(dt.UTC)  # OverflowError when its UTC instant is outside years 1-9999 (unreadable back)
     return parsed
 
 
@@ -150,15 +160,47 @@ def _label(choices: type[models.TextChoices]) -> str:
     return choices.__name__
 
 
+@functools.cache
+def _column(spec: FieldSpec) -> models.Field:
+    """The model field a spec is stored in: its max_length and integer range are the database's limits."""
+    from moderation_data.ingest.models import Appeal, Decision
+
+    return (Appeal if spec in _APPEAL_FIELDS else Decision)._meta.get_field(spec.name)
+
+
+def _check_storable(spec: FieldSpec, value: Any) -> None:
+    """ValueError for a value PostgreSQL would refuse in the spec's column (checked here, row by row)."""
+    column = _column(spec)
+    if isinstance(value, str) and isinstance(column, models.CharField) and len(value) > column.max_length:
+        raise ValueError(f"longer than {column.max_length} characters ({len(value)})")
+    if isinstance(value, int) and isinstance(column, models.IntegerField):
+        low, high = connection.ops.integer_field_range(column.get_internal_type())
+        if not low <= value <= high:
+            raise ValueError(f"out of range (the largest value is {high})")
+
+
 def parse_value(spec: FieldSpec, value: Any, *, from_csv: bool) -> Any:
     """The typed value of one field, or RowError naming why it is not acceptable."""
     if value is None or value == "" or value == []:
         if spec.required:
             raise RowError(spec.name, "required field is missing")
         return None
-    if isinstance(value, str) and _SURROGATE_RE.search(value):
-        bad = _SURROGATE_RE.search(value).group()
-        raise RowError(spec.name, f"not valid UTF-8 (byte 0x{ord(bad) - 0xDC00:02X})")
+    if isinstance(value, str):
+        if bad := _SURROGATE_RE.search(value):
+            raise RowError(spec.name, f"not valid UTF-8 (byte 0x{ord(bad.group()) - 0xDC00:02X})")
+        if bad := _ANY_SURROGATE_RE.search(value):
+            raise RowError(spec.name, f"contains a lone surrogate (\\u{ord(bad.group()):04x}), not a Unicode character")
+        if (nul := value.find("\x00")) >= 0:
+            raise RowError(spec.name, f"contains a NUL character (at position {nul + 1})")
+    parsed = _typed_value(spec, value, from_csv=from_csv)
+    try:
+        _check_storable(spec, parsed)
+    except ValueError as exc:
+        raise RowError(spec.name, str(exc)) from None
+    return parsed
+
+
+def _typed_value(spec: FieldSpec, value: Any, *, from_csv: bool) -> Any:
     try:
         if spec.kind == TEXT:
             if not isinstance(value, str | int):
@@ -187,7 +229,7 @@ def parse_value(spec: FieldSpec, value: Any, *, from_csv: bool) -> Any:
         if spec.kind == DATETIME:
             try:
                 return _parse_datetime(value)
-            except ValueError:
+            except (ValueError, OverflowError):
                 raise ValueError(f"{value!r} is not a date-time (YYYY-MM-DD HH:MM:SS or ISO 8601)") from None
         if spec.kind == BOOL:
             if isinstance(value, bool):
@@ -291,6 +333,10 @@ def read_dsa_csv(stream: IO[bytes]) -> Iterator[ParsedRow]:
         values = _parse_fields(_DSA_FIELDS, source, from_csv=True, errors=row.errors)
         if not source.get("platform_uid"):
             row.errors.append(RowError("platform_uid", "required field is missing"))
+        elif values.get("platform_uid") and len(values["platform_uid"]) > (limit := _key_length()):
+            # the puid becomes the decision's key, a shorter column than platform_uid's own
+            reason = f"longer than {limit} characters, the limit of platform_decision_id it becomes"
+            row.errors.append(RowError("platform_uid", f"{reason} ({len(values['platform_uid'])})"))
         if not source.get("uuid") and not any(e.field == "uuid" for e in row.errors):
             row.errors.append(RowError("uuid", "required field is missing"))
         _check_decision(values, row.errors)
@@ -302,10 +348,31 @@ def read_dsa_csv(stream: IO[bytes]) -> Iterator[ParsedRow]:
         yield row
 
 
+def _key_length() -> int:
+    return _column(next(f for f in _PLATFORM_FIELDS if f.name == "platform_decision_id")).max_length
+
+
+def _capped_lines(stream: IO[bytes]) -> Iterator[bytes | None]:
+    """Each line of the stream, or None for one longer than MAX_LINE_BYTES (read on to its end, not kept)."""
+    cap = MAX_LINE_BYTES
+    while raw := stream.readline(cap + 1):
+        if len(raw) <= cap or raw.endswith(b"\n"):
+            yield raw
+            continue
+        while (rest := stream.readline(_SKIP_CHUNK)) and not rest.endswith(b"\n"):
+            pass
+        yield None
+
+
 def read_jsonl(stream: IO[bytes]) -> Iterator[ParsedRow]:
     """One decision per line: DSA fields, platform fields and an optional ``appeal`` object."""
     known = set(DECISION_COLUMNS) | {"appeal"}
-    for line_number, raw in enumerate(stream, start=1):
+    for line_number, raw in enumerate(_capped_lines(stream), start=1):
+        if raw is None:
+            row = ParsedRow(line=line_number)
+            row.errors.append(RowError("(line)", f"longer than {MAX_LINE_BYTES} bytes; skipped"))
+            yield row
+            continue
         if not raw.strip():
             continue
         row = ParsedRow(line=line_number)
@@ -325,6 +392,10 @@ def read_jsonl(stream: IO[bytes]) -> Iterator[ParsedRow]:
             continue
         except RecursionError:  # a hostile line nested thousands deep: a row error, not a crashed import
             row.errors.append(RowError("(line)", "not valid JSON (nested too deeply)"))
+            yield row
+            continue
+        except ValueError as exc:  # an integer of thousands of digits (Python's int conversion limit)
+            row.errors.append(RowError("(line)", f"not valid JSON ({exc})"))
             yield row
             continue
         if not isinstance(source, dict):
@@ -358,7 +429,8 @@ READERS: dict[str, Callable[[IO[bytes]], Iterator[ParsedRow]]] = {"dsa-csv": rea
 
 
 def guess_format(name: str) -> str:
-    return "jsonl" if name.lower().endswith((".jsonl", ".ndjson", ".jsonl.gz")) else "dsa-csv"
+    """JSONL for .jsonl/.ndjson (also gzipped: .jsonl.gz), else the DSA CSV; gzip is detected by content."""
+    return "jsonl" if name.lower().removesuffix(".gz").endswith((".jsonl", ".ndjson")) else "dsa-csv"
 
 
 # --------------------------------------------------------------------------- batched writer
