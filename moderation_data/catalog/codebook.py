@@ -179,12 +179,12 @@ def moderation_decisions_codebook() -> list[dict]:
                f"({yes_no}).", groupable=True),
         _field("reported_to_law_enforcement", "boolean", f"Whether the case was reported to law enforcement "
                f"({yes_no}).", groupable=True),
-        _field("appealed", "boolean", "Whether the decision was appealed (internal complaint); null where "
-               "withheld because every account of its class appealed (docs/privacy.md).", groupable=True),
+        _field("appealed", "boolean", "Whether the decision was appealed (internal complaint). Never certain "
+               "within a class: such classes are suppressed (docs/privacy.md).", groupable=True),
         _field("appeal_outcome", "enum", "Outcome of the appeal, if any.", values=_values(enums.AppealOutcome),
                groupable=True),
-        _field("reinstated", "boolean", "Whether the content or account was reinstated; null where withheld "
-               "(docs/privacy.md).", groupable=True),
+        _field("reinstated", "boolean", "Whether the content or account was reinstated after an appeal. Never "
+               "certain within a class (docs/privacy.md).", groupable=True),
     ]  # fmt: skip
 
 

@@ -19,8 +19,8 @@ How, in three steps:
    classes under k.
 3. **Exact application in SQL**: the chosen precisions are applied to every row, rows still in a
    small class get their country (and scope) generalized to the region (local recoding), classes
-   are counted again, what remains under k is suppressed, and sensitive attributes that are
-   certain within a class are withheld (NULL).
+   are counted again, and what remains under k is suppressed, as are the classes in which a
+   sensitive attribute is certain (suppressed, never marked: a mark would itself say "certain").
 
 Composition across releases of a dataset: account-level values (country, content_language,
 account_type) of an account are never finer than in an earlier release (the precision each
@@ -503,7 +503,7 @@ class _HashJoins:
 
 
 def apply(cursor, ctx: Context, k: int, levels: dict[str, int], prior_sql: str) -> dict:
-    """rb_assign(raw_pk, acct, q_<field>…, withheld flags, country_level, language_level, account_type_level)."""
+    """rb_assign(raw_pk, acct, q_<field>…, lv_country, lv_content_language, lv_account_type, s_<sensitive>…)."""
     with _HashJoins(cursor):
         return _apply(cursor, ctx, k, levels, prior_sql, ctx.domains)
 
@@ -543,32 +543,41 @@ def _apply(cursor, ctx: Context, k: int, levels: dict[str, int], prior_sql: str,
     if recoded:
         _generalized(cursor, levels, identity)
     # Suppress what is still under k, on this release alone and joined with earlier releases
-    # (an account's finest account-level values known from them), until both hold.
+    # (an account's finest account-level values known from them), and every class in which a
+    # sensitive attribute is certain, until nothing changes: suppressing rows of a class can make
+    # a union class small or another attribute certain, and suppressing a union class can shrink
+    # a class of this release. Each round only removes rows, so this ends.
     cursor.execute("DROP TABLE IF EXISTS rb_assign")
     cursor.execute("CREATE TEMP TABLE rb_assign ON COMMIT DROP AS SELECT * FROM rb_gen")
     cursor.execute("ANALYZE rb_assign")
     union_suppressed = 0
-    for _ in range(10):
+    certain_suppressed = dict.fromkeys(SENSITIVE, 0)
+    certain_rows = 0
+    while True:
         cursor.execute(
             f"""DELETE FROM rb_assign WHERE ({", ".join(_col(h.name) for h in HIERARCHIES)})
                   IN ({_small_classes_sql(k, "rb_assign")})"""  # noqa: S608
         )
         removed = _suppress_union_small(cursor, k)
         union_suppressed += removed
-        if not removed:
+        by_attribute, certain_removed = _suppress_certain_sensitive(cursor)
+        for name, n in by_attribute.items():
+            certain_suppressed[name] += n
+        certain_rows += certain_removed
+        if not removed and not certain_removed:
             break
     cursor.execute("SELECT count(*) FROM rb_src")
     source_rows = cursor.fetchone()[0]
     cursor.execute("SELECT count(*) FROM rb_assign")
     kept = cursor.fetchone()[0]
-    withheld = _withhold_certain_sensitive(cursor)
     cursor.execute("ANALYZE rb_assign")
     return {
         "source_rows": source_rows,
         "recoded_rows": recoded,
         "suppressed_rows": source_rows - kept,
         "suppressed_for_union": union_suppressed,
-        "withheld": withheld,
+        "suppressed_for_certain_attributes": certain_suppressed,
+        "suppressed_for_certain_attributes_rows": certain_rows,
     }
 
 
@@ -659,24 +668,28 @@ def _suppress_union_small(cursor, k: int) -> int:
     return cursor.rowcount
 
 
-def _withhold_certain_sensitive(cursor) -> dict:
-    """NULL a sensitive attribute in every class whose accounts all share one non-default value.
+def _suppress_certain_sensitive(cursor) -> tuple[dict, int]:
+    """Suppress every class of rb_assign in which a sensitive attribute is certain (l-diversity by suppression).
+
+    Certain: every row of the class has the same non-default value (reported to law enforcement,
+    off-platform behaviour considered, appealed, reinstated, or one single appeal outcome). Such a
+    class is removed, never marked: a NULL (or any value of its own) in the place of the attribute
+    would itself tell a records grant which classes are certain, and so the value of the attribute
+    for anyone whose quasi-identifiers are known. Returns the rows suppressed per attribute (a
+    class certain in two attributes counts under both) and in all.
 
     One hash aggregate per class (no count(DISTINCT), which would sort a million rows on 20 columns);
-    only the classes with a certain attribute (few) are joined back to flag their rows."""
+    only the classes with a certain attribute (few) are joined back."""
     columns = ", ".join(_col(h.name) for h in HIERARCHIES)
     checks = {
-        "reported_to_law_enforcement": "bool_and(coalesce(s_rle, false))",
-        "off_platform_behavior_considered": "bool_and(coalesce(s_off, false))",
-        "appealed": "bool_and(s_appealed)",
+        "reported_to_law_enforcement": "bool_and(s_rle IS TRUE)",
+        "off_platform_behavior_considered": "bool_and(s_off IS TRUE)",
+        "appealed": "bool_and(s_appealed IS TRUE)",
         # one distinct outcome, and every row has one: min = max over the non-null values
         "appeal_outcome": "min(s_outcome) = max(s_outcome) AND bool_and(s_outcome IS NOT NULL)",
-        "reinstated": "bool_and(s_reinstated)",
+        "reinstated": "bool_and(s_reinstated IS TRUE)",
     }
-    flags = dict(zip(SENSITIVE, ["w_rle", "w_off", "w_appealed", "w_outcome", "w_reinstated"], strict=True))
-    cursor.execute(
-        f"ALTER TABLE rb_assign {', '.join(f'ADD COLUMN {f} boolean DEFAULT false' for f in flags.values())}"
-    )
+    flags = dict(zip(SENSITIVE, ["c_rle", "c_off", "c_appealed", "c_outcome", "c_reinstated"], strict=True))
     aggregates = ", ".join(f"coalesce({expr}, false) AS {flags[name]}" for name, expr in checks.items())
     cursor.execute("DROP TABLE IF EXISTS rb_certain")
     cursor.execute(
@@ -685,20 +698,16 @@ def _withhold_certain_sensitive(cursor) -> dict:
                              FROM rb_assign GROUP BY {columns}) c
              WHERE {" OR ".join(flags.values())}"""  # noqa: S608
     )
+    if not cursor.rowcount:
+        return dict.fromkeys(SENSITIVE, 0), 0
     cursor.execute(
         f"SELECT {', '.join(f'coalesce(sum(rows) FILTER (WHERE {flag}), 0)::bigint' for flag in flags.values())}"  # noqa: S608
         " FROM rb_certain"
     )
-    withheld = dict(zip(flags, cursor.fetchone(), strict=True))
-    if any(withheld.values()):
-        cursor.execute("ANALYZE rb_certain")
-        cursor.execute(
-            f"""UPDATE rb_assign a SET {", ".join(f"{flag} = c.{flag}" for flag in flags.values())}
-                  FROM rb_certain c
-                 WHERE ({", ".join(f"a.{_col(h.name)}" for h in HIERARCHIES)})
-                       = ({", ".join(f"c.{_col(h.name)}" for h in HIERARCHIES)})"""  # noqa: S608
-        )
-    return withheld
+    by_attribute = dict(zip(flags, cursor.fetchone(), strict=True))
+    cursor.execute("ANALYZE rb_certain")
+    cursor.execute(f"DELETE FROM rb_assign WHERE ({columns}) IN (SELECT {columns} FROM rb_certain)")  # noqa: S608
+    return by_attribute, cursor.rowcount
 
 
 def prior_sql(release_ids: list[int]) -> str:
@@ -735,6 +744,58 @@ def privacy_report(cursor, table: str, *, k: int, ctx: Context, levels: dict[str
     return report
 
 
+# Certain sensitive attributes, read on the released rows (per (class, account), then per class).
+# NULL counts as a value of its own: a class whose `appealed` (or `reinstated`) is null in every
+# row is as certain as one where it is true in every row (the source is never null there, so a
+# null can only be a mark), and an all-null outcome is certain unless nobody in the class appealed.
+# A class certain to have the default value (false; no outcome) is not a disclosure.
+_CERTAIN_PER_ACCOUNT = """bool_and(reported_to_law_enforcement IS TRUE) AS rle,
+    bool_and(off_platform_behavior_considered IS TRUE) AS off,
+    bool_and(appealed IS TRUE) AS ap_true, bool_and(appealed IS NULL) AS ap_null,
+    bool_and(appealed IS FALSE) AS ap_false,
+    min(appeal_outcome) AS o_min, max(appeal_outcome) AS o_max,
+    bool_and(appeal_outcome IS NOT NULL) AS o_all, bool_and(appeal_outcome IS NULL) AS o_none,
+    bool_and(reinstated IS TRUE) AS re_true, bool_and(reinstated IS NULL) AS re_null"""
+_CERTAIN_PER_CLASS = """bool_and(rle) AS rle, bool_and(off) AS off,
+    bool_and(ap_true) OR bool_and(ap_null) AS appealed,
+    (min(o_min) = max(o_max) AND bool_and(o_all)) OR (bool_and(o_none) AND NOT bool_and(ap_false)) AS outcome,
+    bool_and(re_true) OR bool_and(re_null) AS reinstated"""
+_CERTAIN_COUNTS = """count(*) FILTER (WHERE rle), count(*) FILTER (WHERE off), count(*) FILTER (WHERE appealed),
+    count(*) FILTER (WHERE outcome), count(*) FILTER (WHERE reinstated)"""
+
+
+def certain_sensitive_classes(cursor, table: str) -> dict[str, int]:
+    """Per sensitive attribute, the classes of a rows table in which it is certain (the report's check)."""
+    qi = ", ".join(h.name for h in HIERARCHIES)
+    cursor.execute(
+        f"""SELECT {_CERTAIN_COUNTS}
+              FROM (SELECT {_CERTAIN_PER_CLASS}
+                      FROM (SELECT row({qi})::text AS cls, coalesce(account_id, 'decision:' || decision_id) AS unit,
+                                   {_CERTAIN_PER_ACCOUNT}
+                              FROM {table} GROUP BY cls, unit) per_account
+                     GROUP BY cls) c"""  # noqa: S608
+    )
+    return dict(zip(SENSITIVE, cursor.fetchone(), strict=True))
+
+
+def _nulls_not_in_source(cursor, table: str) -> dict[str, int]:
+    """Per sensitive attribute, released nulls beyond the kept source rows' nulls (a mark if > 0)."""
+    cursor.execute(
+        f"""SELECT count(*) FILTER (WHERE reported_to_law_enforcement IS NULL),
+                   count(*) FILTER (WHERE off_platform_behavior_considered IS NULL),
+                   count(*) FILTER (WHERE appealed IS NULL), count(*) FILTER (WHERE appeal_outcome IS NULL),
+                   count(*) FILTER (WHERE reinstated IS NULL) FROM {table}"""  # noqa: S608
+    )
+    released = cursor.fetchone()
+    cursor.execute(
+        """SELECT count(*) FILTER (WHERE s_rle IS NULL), count(*) FILTER (WHERE s_off IS NULL),
+                  count(*) FILTER (WHERE s_appealed IS NULL), count(*) FILTER (WHERE s_outcome IS NULL),
+                  count(*) FILTER (WHERE s_reinstated IS NULL) FROM rb_assign"""
+    )
+    source = cursor.fetchone()
+    return {name: max(r - s, 0) for name, r, s in zip(SENSITIVE, released, source, strict=True)}
+
+
 def _privacy_report(cursor, table: str, *, k: int, ctx: Context, levels: dict[str, int], stats: dict) -> dict:
     qi = ", ".join(h.name for h in HIERARCHIES)
     # A class is named by the md5 of its 20 values as one row (row text is injective: values quoted,
@@ -748,26 +809,18 @@ def _privacy_report(cursor, table: str, *, k: int, ctx: Context, levels: dict[st
     # would sort every row: the same exact figures.
     cursor.execute(
         f"""SELECT min(n), count(*), count(*) FILTER (WHERE n < %s),
-                   coalesce(sum(rows) FILTER (WHERE n < %s), 0)::bigint,
-                   count(*) FILTER (WHERE rle), count(*) FILTER (WHERE off), count(*) FILTER (WHERE appealed),
-                   count(*) FILTER (WHERE outcome), count(*) FILTER (WHERE reinstated)
-              FROM (SELECT count(*) AS n, sum(rows) AS rows, bool_and(rle) AS rle, bool_and(off) AS off,
-                           bool_and(appealed) AS appealed,
-                           min(o_min) = max(o_max) AND bool_and(o_all) AS outcome,
-                           bool_and(reinstated) AS reinstated
-                      FROM (SELECT {cls} AS cls, {unit} AS unit, count(*) AS rows,
-                                   bool_and(reported_to_law_enforcement IS TRUE) AS rle,
-                                   bool_and(off_platform_behavior_considered IS TRUE) AS off,
-                                   bool_and(appealed IS TRUE) AS appealed,
-                                   min(appeal_outcome) AS o_min, max(appeal_outcome) AS o_max,
-                                   bool_and(appeal_outcome IS NOT NULL) AS o_all,
-                                   bool_and(reinstated IS TRUE) AS reinstated
+                   coalesce(sum(rows) FILTER (WHERE n < %s), 0)::bigint, {_CERTAIN_COUNTS}
+              FROM (SELECT count(*) AS n, sum(rows) AS rows, {_CERTAIN_PER_CLASS}
+                      FROM (SELECT {cls} AS cls, {unit} AS unit, count(*) AS rows, {_CERTAIN_PER_ACCOUNT}
                               FROM {table} GROUP BY cls, unit) per_account
                      GROUP BY cls) c""",  # noqa: S608
         [k, k],
     )
     k_min, classes, small_classes, small_rows, *certain = cursor.fetchone()
     certain_by = dict(zip(SENSITIVE, certain, strict=True))
+    # What the per-class check cannot see for the nullable booleans (null is also "not recorded"):
+    # a released null where the source has a value would mark something; there must be none.
+    nulls_not_in_source = _nulls_not_in_source(cursor, table)
     k_union = k_min
     if _build_union(cursor):
         cursor.execute(
@@ -810,6 +863,8 @@ def _privacy_report(cursor, table: str, *, k: int, ctx: Context, levels: dict[st
         failures.append(f"{linkage_below_k} rows match fewer than k={k} raw decisions on TDB-visible fields")
     if any(certain):
         failures.append(f"a sensitive attribute is certain within some classes: {certain_by}")
+    if any(nulls_not_in_source.values()):
+        failures.append(f"a sensitive attribute is null where its source value is not: {nulls_not_in_source}")
     return {
         "k": k,
         "privacy_unit": "account",
@@ -827,7 +882,8 @@ def _privacy_report(cursor, table: str, *, k: int, ctx: Context, levels: dict[st
             "min_compatible_raw_decisions": linkage_min,
         },
         "sensitive_certain_classes": certain_by,
-        "sensitive_withheld_rows": stats["withheld"],
+        "sensitive_nulls_not_in_source": nulls_not_in_source,
+        "sensitive_suppressed_rows": stats["suppressed_for_certain_attributes"],
         "trajectory_unicity": unicity,
         "suppressed_rows": stats["suppressed_rows"],
         "suppressed_share": _share(stats["suppressed_rows"], source),
@@ -838,7 +894,7 @@ def _privacy_report(cursor, table: str, *, k: int, ctx: Context, levels: dict[st
             "k": not (k_min is not None and k_min < k),
             "k_with_earlier_releases": not (k_union is not None and k_union < k),
             "tdb_linkage": not linkage_below_k,
-            "sensitive": not any(certain),
+            "sensitive": not any(certain) and not any(nulls_not_in_source.values()),
         },
         "failures": failures,
     }

@@ -9,7 +9,7 @@ published, triggers make any INSERT, UPDATE, DELETE or TRUNCATE on it fail.
 Anonymization (``anonymize``, docs/privacy.md): field allowlist (only codebook columns are ever
 selected), base pseudonyms (HMAC in SQL, see ``pseudonyms``), bucketing, then k-anonymity over every
 quasi-identifier counting distinct accounts: one precision per field chosen by a lattice search,
-local recoding of country to region, suppression, sensitive attributes withheld where certain. The
+local recoding of country to region, suppression (also of classes with a certain sensitive attribute). The
 build then measures the result (the privacy report) and refuses a release that fails a check. From
 the rows, then, the control totals, the aggregates' table and the differentially private public
 summary (``moderation_data.aggregates``, docs/aggregates.md): nothing published beside the rows is an
@@ -188,9 +188,6 @@ def _row_select(version: int) -> tuple[str, list]:
     def q_list(name: str) -> str:
         return f"string_to_array({q(name)}, '{anonymize.SEP}')"
 
-    def sensitive(withheld: str, expr: str) -> str:
-        return f"CASE WHEN {withheld} THEN NULL ELSE {expr} END"
-
     columns = [
         ("decision_id", f"({decision_sql})::text"),
         ("account_id", f"({account_sql})::text"),
@@ -217,12 +214,12 @@ def _row_select(version: int) -> tuple[str, list]:
         ("content_language", q("content_language")),
         ("views_before_action", views),
         ("time_to_action", time_to_action),
-        ("off_platform_behavior_considered", sensitive("x.w_off", "d.off_platform_behavior_considered")),
-        ("reported_to_law_enforcement", sensitive("x.w_rle", "d.reported_to_law_enforcement")),
-        # An appeal withheld takes its outcome and reinstatement with it (they would reveal it).
-        ("appealed", sensitive("x.w_appealed", "(a.id IS NOT NULL)")),
-        ("appeal_outcome", sensitive("(x.w_appealed OR x.w_outcome)", "a.outcome::text")),
-        ("reinstated", sensitive("(x.w_appealed OR x.w_reinstated)", "(a.reinstated_at IS NOT NULL)")),
+        # Sensitive attributes as recorded: a class where one is certain is suppressed, never marked.
+        ("off_platform_behavior_considered", "d.off_platform_behavior_considered"),
+        ("reported_to_law_enforcement", "d.reported_to_law_enforcement"),
+        ("appealed", "(a.id IS NOT NULL)"),
+        ("appeal_outcome", "a.outcome::text"),
+        ("reinstated", "(a.reinstated_at IS NOT NULL)"),
     ]  # fmt: skip
     sql = ",\n".join(f"{expr} AS {name}" for name, expr in columns)
     return sql, decision_params + account_params + content_params
@@ -240,7 +237,7 @@ def _build_rows(cursor, release: Release, stages: _Stages, start: dt.date | None
     found = anonymize.search(cursor, ctx, k, prior)
     stages.done("lattice search (one precision per field)")
     stats = anonymize.apply(cursor, ctx, k, found.levels, prior)
-    stages.done("k-anonymity applied (local recoding, suppression, sensitive attributes)")
+    stages.done("k-anonymity applied (local recoding, suppression, certain sensitive attributes)")
     table = rows_table_name(release.pk)
     # A table of this name can only be a leftover of a discarded database state (ids are never reused).
     cursor.execute(f"DROP TABLE IF EXISTS {table}")
@@ -288,7 +285,8 @@ def _build_rows(cursor, release: Release, stages: _Stages, start: dt.date | None
         "recoded_accounts_rows": stats["recoded_rows"],
         "suppressed_rows": stats["suppressed_rows"],
         "suppressed_for_union": stats["suppressed_for_union"],
-        "withheld_sensitive_rows": stats["withheld"],
+        "suppressed_for_certain_attributes": stats["suppressed_for_certain_attributes"],
+        "suppressed_for_certain_attributes_rows": stats["suppressed_for_certain_attributes_rows"],
         "source_rows": stats["source_rows"],
         "released_rows": row_count,
         "pseudonyms": "HMAC-SHA256, keyed per project; base key version "

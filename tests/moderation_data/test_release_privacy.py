@@ -116,16 +116,32 @@ def test_territorial_scope_never_reveals_the_country_of_a_generalized_row(demo_r
 
 
 def test_sensitive_attributes_are_never_certain_within_a_class(demo_release):
+    # NULL is a value of its own here: a class null in every row would be as certain as one true in
+    # every row (the build once marked certain classes with null; they are suppressed instead).
     certain = _fetch(
         f"""SELECT count(*) FILTER (WHERE rle), count(*) FILTER (WHERE off), count(*) FILTER (WHERE appealed),
                    count(*) FILTER (WHERE outcome), count(*) FILTER (WHERE reinstated)
               FROM (SELECT bool_and(reported_to_law_enforcement IS TRUE) rle,
-                           bool_and(off_platform_behavior_considered IS TRUE) off, bool_and(appealed IS TRUE) appealed,
-                           count(DISTINCT appeal_outcome) = 1 AND bool_and(appeal_outcome IS NOT NULL) outcome,
-                           bool_and(reinstated IS TRUE) reinstated
+                           bool_and(off_platform_behavior_considered IS TRUE) off,
+                           count(DISTINCT coalesce(appealed::text, 'null')) = 1 AND bool_or(appealed IS NOT FALSE)
+                               AS appealed,
+                           count(DISTINCT coalesce(appeal_outcome, 'null')) = 1 AND bool_or(appeal_outcome IS NOT NULL)
+                               AS outcome,
+                           count(DISTINCT coalesce(reinstated::text, 'null')) = 1 AND bool_or(reinstated IS NOT FALSE)
+                               AS reinstated
                       FROM {demo_release.rows_table} GROUP BY {", ".join(QI)}) c"""
     )[0]
     assert certain == (0, 0, 0, 0, 0)
+    # `appealed` and `reinstated` are never null in the source: a null would be a mark.
+    table = demo_release.rows_table
+    assert _fetch(f"SELECT count(*) FROM {table} WHERE appealed IS NULL OR reinstated IS NULL")[0][0] == 0
+    with connection.cursor() as cursor:
+        assert set(anonymize.certain_sensitive_classes(cursor, table).values()) == {0}
+    report = demo_release.privacy_report
+    assert set(report["sensitive_certain_classes"].values()) == {0}
+    assert set(report["sensitive_nulls_not_in_source"].values()) == {0}
+    suppressed = demo_release.anonymization["suppressed_for_certain_attributes"]
+    assert set(suppressed) == set(anonymize.SENSITIVE) and report["sensitive_suppressed_rows"] == suppressed
     # Some law-enforcement reports are still published (in classes where they are not certain).
     assert _fetch(f"SELECT count(*) FROM {demo_release.rows_table} WHERE reported_to_law_enforcement")[0][0] > 0
 
