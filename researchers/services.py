@@ -179,10 +179,10 @@ def send_email_verification(*, researcher: Researcher, force: bool = False) -> b
     _email_after_commit(
         researcher.user,
         "Confirm your e-mail address",
-        f"Please confirm that {researcher.user.email} is your address by opening this link "
-        f"(it works for {days} days):\n\n{link}\n\n"
+        f"Please confirm that {researcher.user.email} is your address: open this link and press "
+        f"Confirm (it works for {days} days):\n\n{link}\n\n"
         "You can submit applications once your address is confirmed. "
-        "If you did not create an account, ignore this message.\n",
+        "If you did not create an account, ignore this message: nothing is confirmed unless you press Confirm.\n",
     )
     return True
 
@@ -194,6 +194,11 @@ def verify_email(*, token: str) -> Researcher:
     A tampered, expired or outdated link (the account's address changed since) raises
     :class:`VerificationLinkInvalid` and changes nothing.
     """
+    return _mark_verified(researcher_of_verification_link(token=token, lock=True))
+
+
+def researcher_of_verification_link(*, token: str, lock: bool = False) -> Researcher:
+    """The account a verification link names, if the link is valid (:class:`VerificationLinkInvalid` else)."""
     try:
         payload = signing.loads(
             token, salt=EMAIL_VERIFICATION_SALT, max_age=dt.timedelta(days=settings.EMAIL_VERIFICATION_MAX_AGE_DAYS)
@@ -202,10 +207,11 @@ def verify_email(*, token: str) -> Researcher:
         raise VerificationLinkInvalid("This link has expired; log in and ask for a new one.") from None
     except signing.BadSignature:
         raise VerificationLinkInvalid() from None
-    researcher = Researcher.objects.select_for_update().select_related("user").filter(pk=payload.get("r")).first()
+    researchers = Researcher.objects.select_for_update() if lock else Researcher.objects
+    researcher = researchers.select_related("user").filter(pk=payload.get("r")).first()
     if researcher is None or researcher.user.email.lower() != payload.get("e"):
         raise VerificationLinkInvalid()
-    return _mark_verified(researcher)
+    return researcher
 
 
 @transaction.atomic

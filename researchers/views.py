@@ -83,15 +83,24 @@ def register(request: HttpRequest) -> HttpResponse:
     return render(request, "portal/register.html", {"form": form})
 
 
-@require_GET
+@require_http_methods(["GET", "POST"])
 def verify_email(request: HttpRequest, token: str) -> HttpResponse:
-    """The link of the verification e-mail: works logged in or not (e.g. opened on another device)."""
+    """The link of the verification e-mail: works logged in or not (e.g. opened on another device).
+
+    Opening it (GET) only asks to confirm; the address is confirmed by the button (POST). A mail
+    scanner that fetches every link, or someone who registered another person's address and
+    waits for them to open the e-mail, gets nothing confirmed by a GET: a confirmed address is
+    what links an account to a regulator's request (docs/dsa-article-40.md).
+    """
     set_log_path(request, "/portal/verify-email/…/")  # the access log never holds the token
     try:
-        researcher = services.verify_email(token=token)
+        if request.method == "POST":
+            researcher = services.verify_email(token=token)
+            return render(request, "portal/verify_email.html", {"researcher": researcher, "confirmed": True})
+        researcher = services.researcher_of_verification_link(token=token)
     except PlatformError as exc:
         return render(request, "portal/verify_email.html", {"error": exc.message}, status=400)
-    return render(request, "portal/verify_email.html", {"researcher": researcher})
+    return render(request, "portal/verify_email.html", {"researcher": researcher, "confirmed": False})
 
 
 @login_required

@@ -204,6 +204,7 @@ def test_a_new_researcher_registers_with_country_names_confirms_the_address_and_
     link = re.search(r"(http://\S+/portal/verify-email/\S+/)", mailoutbox[-1].body).group(1)
     assert link.startswith(base)
     page.goto(link)
+    page.click("#confirm-address")
     assert page.locator("#verified-message").is_visible()
     screenshot(page, "04-address-confirmed")
     researcher.refresh_from_db()

@@ -43,12 +43,18 @@ def test_registering_sends_a_signed_link_that_verifies_the_address(
 
     client.logout()  # the link works on any device, logged in or not
     page = client.get(verification_link())
+    # Opening the link only asks (a mail scanner fetching it confirms nothing); the button confirms.
+    assert page.status_code == 200 and 'id="confirm-address"' in page.text and "r.franklin@uni.example" in page.text
+    researcher.refresh_from_db()
+    assert researcher.email_verified_at is None
+    page = client.post(verification_link())
     assert page.status_code == 200 and "Address confirmed" in page.text
     researcher.refresh_from_db()
     assert researcher.email_verified_at is not None
     # Opening it again changes nothing and still confirms.
     first = researcher.email_verified_at
-    assert client.get(verification_link()).status_code == 200
+    for again in (client.get, client.post):
+        assert "Address confirmed" in again(verification_link()).text
     researcher.refresh_from_db()
     assert researcher.email_verified_at == first
     client.login(username="r.franklin@uni.example", password=PASSWORD)
@@ -74,7 +80,7 @@ def test_an_unverified_researcher_can_save_drafts_but_not_submit(client, django_
     # Once verified, the same draft goes through.
     with django_capture_on_commit_callbacks(execute=True):
         services.send_email_verification(researcher=researcher)
-    client.get(verification_link())
+    client.post(verification_link())
     client.post(f"/portal/applications/{application.pk}/submit/")
     application.refresh_from_db()
     assert application.status == "submitted"
@@ -87,6 +93,7 @@ def test_the_request_log_never_holds_a_verification_or_reset_token(client, caplo
     token = verification_link().split("/")[-2]
     caplog.set_level("INFO", logger="platform_api.request")
     client.get(verification_link())
+    client.post(verification_link())
     client.post("/portal/password-reset/", {"email": researcher.user.email})
     reset_link = re.search(r"http://testserver(/portal/password-reset/\S+/)", mail.outbox[-1].body).group(1)
     client.get(reset_link)
@@ -108,8 +115,9 @@ def test_a_tampered_link_verifies_nothing(client, django_capture_on_commit_callb
     payload = signing.loads(token, salt=services.EMAIL_VERIFICATION_SALT)
     forged = signing.dumps({**payload, "r": other.pk}, salt="another-salt")
     for bad in (token[:-2] + "xx", forged, "nonsense"):
-        page = client.get(f"/portal/verify-email/{bad}/")
-        assert page.status_code == 400 and "does not work" in page.text
+        for method in (client.get, client.post):
+            page = method(f"/portal/verify-email/{bad}/")
+            assert page.status_code == 400 and "does not work" in page.text
     assert not Researcher.objects.filter(email_verified_at__isnull=False).exists()
 
 
@@ -119,7 +127,7 @@ def test_an_expired_link_is_refused(client, settings, monkeypatch):
     monkeypatch.setattr(signing.time, "time", lambda: issued.timestamp())
     token = services.email_verification_token(researcher=researcher)
     monkeypatch.undo()
-    page = client.get(f"/portal/verify-email/{token}/")
+    page = client.post(f"/portal/verify-email/{token}/")
     assert page.status_code == 400 and "expired" in page.text
     researcher.refresh_from_db()
     assert researcher.email_verified_at is None
@@ -130,7 +138,7 @@ def test_a_link_for_an_address_the_account_no_longer_has_is_refused(client):
     token = services.email_verification_token(researcher=researcher)
     researcher.user.email = "new.address@uni.example"
     researcher.user.save()
-    assert client.get(f"/portal/verify-email/{token}/").status_code == 400
+    assert client.post(f"/portal/verify-email/{token}/").status_code == 400
     researcher.refresh_from_db()
     assert researcher.email_verified_at is None
 

@@ -58,7 +58,8 @@ def test_the_whole_journey_from_registration_to_a_rotated_secret(client, django_
     assert response.status_code == 302 and response["Location"] == "/portal/"
     assert client.get("/portal/").status_code == 200
     link = re.search(r"http://127\.0\.0\.1:8000(/portal/verify-email/\S+/)", mail.outbox[-1].body).group(1)
-    assert "Address confirmed" in client.get(link).text
+    assert "Confirm my address" in client.get(link).text
+    assert "Address confirmed" in client.post(link).text
 
     # Draft, then submit.
     response = client.post("/portal/applications/new/", {**form_data(datasets), "save": "1"})
