@@ -123,11 +123,13 @@ def record_access_event(
         occurred_at=timezone.now(),
         request_id=printable(request_id)[:128],
         grant=grant,
-        client_id=client_id,
-        method=method,
+        # Cut to their columns: these can come from the request (a URL's slug has no length limit), and
+        # a refused request must still be recorded, not fail on its own audit event.
+        client_id=printable(client_id)[:100],
+        method=printable(method)[:8],
         endpoint=printable(endpoint)[:300],
-        dataset=dataset,
-        release=release,
+        dataset=printable(dataset)[:64],
+        release=printable(release)[:64],
         query=scrub(query or {}),
         rows_returned=rows_returned,
         status=status,
@@ -139,6 +141,20 @@ def record_access_event(
             cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", [_APPEND_LOCK])
         event.save(force_insert=True)
     return event
+
+
+def record_after_send(event: dict) -> None:
+    """Write the access event of a streamed response once its body went out (a response closer).
+
+    Django swallows an exception raised by a closer; the event must not vanish silently with it.
+    """
+    try:
+        record_access_event(**event)
+    except Exception:
+        logger.exception(
+            "the access event of a sent response could not be written",
+            extra={"request_id": event.get("request_id", ""), "endpoint": event.get("endpoint", "")},
+        )
 
 
 def _committed_barrier(attempts: int = 100) -> int | None:

@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from platform_api.audit import record_access_event
+from platform_api.audit import record_access_event, record_after_send
 from platform_api.errors import OUTAGE_RETRY_AFTER, Unavailable, envelope, log_outage
 
 
@@ -72,7 +72,7 @@ class AuditedAPIView(APIView):
                 return self._unavailable(request, exc, *args, **kwargs)
         else:
             # A file: the event is written once the body was sent, with the bytes that actually went out.
-            response._resource_closers.append(lambda: record_access_event(**{**event, **counter.outcome()}))
+            response._resource_closers.append(lambda: record_after_send({**event, **counter.outcome()}))
         return response
 
     def _unavailable(self, request: Request, exc: Exception, *args, **kwargs) -> Response:

@@ -20,7 +20,7 @@ from moderation_data.aggregates.selectors import budgets_of
 from moderation_data.exports import services as exports
 from moderation_data.exports.models import Export
 from moderation_data.exports.writers import CONTENT_TYPES
-from platform_api.audit import record_access_event
+from platform_api.audit import record_access_event, record_after_send
 from platform_api.errors import NotFoundError, PlatformError
 from platform_api.middleware import set_log_path
 from researchers import dashboard as dashboards
@@ -463,7 +463,7 @@ def export_download(request: HttpRequest, export_id) -> HttpResponse:
     )
     response._resource_closers.append(handle.close)
     # As the API: the event is written once the body was sent, with the bytes that actually went out.
-    response._resource_closers.append(lambda: record_access_event(**{**event, **counter.outcome()}))
+    response._resource_closers.append(lambda: record_after_send({**event, **counter.outcome()}))
     response["Content-Disposition"] = content_disposition_header(True, export.file_name.rsplit("/", 1)[-1])
     response["Content-Length"] = str(export.bytes or 0)
     response["ETag"] = f'"{export.sha256}"'
