@@ -35,7 +35,14 @@ from oauth2_provider.models import AccessToken
 
 from moderation_data.exports.models import Export
 from moderation_data.exports.services import export_storage
-from platform_api.audit import GENESIS, canonical, seal_chain, verify_chain
+from platform_api.audit import (
+    GENESIS,
+    canonical,
+    check_against_checkpoints,
+    read_checkpoints,
+    seal_chain,
+    verify_chain,
+)
 from platform_api.errors import NotFoundError
 from platform_api.models import AccessEvent
 from researchers.models import AccessGrant, GrantEvent, ResearchApplication
@@ -279,8 +286,22 @@ def _event_row(event: AccessEvent) -> dict:
     return {"id": event.pk, **covered, "prev_hash": event.prev_hash, "hash": event.hash}
 
 
+def _checkpoint_check() -> dict:
+    """The log against its last signed checkpoint: deleting a grant's newest events leaves the rest of
+    the chain intact in itself, so only the checkpoint (count and head it signed) shows the truncation."""
+    checkpoint, problem = check_against_checkpoints(read_checkpoints())
+    return {
+        "ok": not problem,
+        "problem": problem,
+        "last_checkpoint": {k: checkpoint.get(k) for k in ("at", "count", "last_id", "head_hash")}
+        if checkpoint
+        else None,
+    }
+
+
 def _access_events(grant: AccessGrant) -> tuple[dict, list[dict], list[dict]]:
     seal_chain()  # events are sealed after the request that wrote them (platform_api.audit)
+    checkpoints = _checkpoint_check()
     own = AccessEvent.objects.of_grant(grant).order_by("id")
     bounds = own.values_list("id", flat=True)
     first_id, last_id = bounds.first(), own.order_by("-id").values_list("id", flat=True).first()
@@ -289,7 +310,13 @@ def _access_events(grant: AccessGrant) -> tuple[dict, list[dict], list[dict]]:
             "count": 0,
             "first_id": None,
             "last_id": None,
-            "verification": {"ok": True, "checked": 0, "reason": "no access events", "anchored": True},
+            "verification": {
+                "ok": checkpoints["ok"],
+                "checked": 0,
+                "reason": checkpoints["problem"] or "no access events",
+                "anchored": True,
+                "checkpoints": checkpoints,
+            },
         }
         return summary, [], []
     first = AccessEvent.objects.get(pk=first_id)
@@ -311,8 +338,9 @@ def _access_events(grant: AccessGrant) -> tuple[dict, list[dict], list[dict]]:
         "last_at": rows[-1]["occurred_at"],
         "rows_returned": sum(r["rows_returned"] for r in rows),
         "verification": {
-            "ok": result.ok and anchored and whole.ok,
+            "ok": result.ok and anchored and whole.ok and checkpoints["ok"],
             "range_ok": result.ok,
+            "checkpoints": checkpoints,
             "checked": result.checked,
             "anchored": anchored,
             "anchor_prev_hash": first.prev_hash,
@@ -322,7 +350,7 @@ def _access_events(grant: AccessGrant) -> tuple[dict, list[dict], list[dict]]:
             "first_broken_id": (result.first_broken or whole.first_broken).pk
             if (result.first_broken or whole.first_broken)
             else None,
-            "reason": result.reason or whole.reason,
+            "reason": result.reason or whole.reason or checkpoints["problem"],
             "how": (
                 "For each line of access-events.jsonl, sha256(prev_hash + canonical JSON of the other fields but "
                 "id and hash, keys sorted, separators ',' and ':') equals hash; in audit-chain.jsonl each prev_hash "

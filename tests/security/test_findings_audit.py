@@ -223,3 +223,26 @@ def test_me_is_one_audited_event():
     events = AccessEvent.objects.filter(endpoint="/api/v1/me")
     assert events.count() == before + 1
     assert events.first().grant_id == client.grant.pk and events.first().status == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_deleting_a_grants_newest_events_fails_its_evidence_file_against_the_last_checkpoint():
+    """The evidence file checked only the chain, which stays intact in itself when the newest events are
+    deleted: a grant whose activity ends the log could lose its last events and still verify."""
+    from researchers.evidence import build_evidence_file
+
+    grant = make_research_client().grant
+    events = [
+        record_access_event(
+            request_id=f"evidence-{i}", method="GET", endpoint="/api/v1/me", status=200, grant=grant,
+            client_id=grant.oauth_client.client_id,
+        )
+        for i in range(6)
+    ]  # fmt: skip
+    seal_chain()
+    write_checkpoint()
+    verification = build_evidence_file(grant=grant).manifest["access_events"]["verification"]
+    assert verification["ok"] and verification["checkpoints"]["last_checkpoint"]["last_id"] == events[-1].pk
+    as_attacker(("DELETE FROM platform_api_accessevent WHERE id > %s", [events[2].pk]))
+    verification = build_evidence_file(grant=grant).manifest["access_events"]["verification"]
+    assert not verification["ok"] and "truncated" in verification["reason"]
