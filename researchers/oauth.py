@@ -15,6 +15,7 @@ from urllib.parse import unquote
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, get_hasher, make_password
 from django.core.cache import cache
+from django.db import connections, router
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
@@ -23,6 +24,7 @@ from oauth2_provider.models import AbstractApplication, AccessToken
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauth2_provider.scopes import BaseScopes
 from oauth2_provider.views import RevokeTokenView, TokenView
+from oauthlib.oauth2.rfc6749.errors import InvalidClientError
 from rest_framework.throttling import BaseThrottle
 
 from platform_api import ratelimit
@@ -79,6 +81,45 @@ class GrantOAuth2Validator(OAuth2Validator):
         grant = grant_of_client(request.client)
         # A client without a usable grant cannot even authenticate (token or revocation).
         return grant is not None and grant.is_usable()
+
+    def _save_bearer_token(self, token, request, *args, **kwargs):
+        # Runs inside save_bearer_token's transaction. The client was authenticated against the
+        # secret hash and grant read earlier, without a lock, and the secret check takes a while:
+        # a rotation, suspension, revocation or expiry committed since then must not be followed by
+        # a token minted with what it replaced (it would be saved after that change deleted the
+        # client's tokens). Share-lock the grant, then the client, in the order the grant services
+        # lock them (grant FOR UPDATE, then the client's UPDATE), so a change still running waits
+        # for this save (and its token deletion then removes this token), and a change already
+        # committed is seen here.
+        self._check_client_unchanged(request)
+        return super()._save_bearer_token(token, request, *args, **kwargs)
+
+    @staticmethod
+    def _check_client_unchanged(request) -> None:
+        client = request.client
+        grant = grant_of_client(client)
+        if client is None or grant is None:
+            raise InvalidClientError(request=request)
+        with connections[router.db_for_write(AccessToken)].cursor() as cursor:
+            cursor.execute(
+                "SELECT status, valid_until, updated_at FROM researchers_accessgrant WHERE id = %s FOR SHARE",
+                [grant.pk],
+            )
+            grant_row = cursor.fetchone()
+            cursor.execute(
+                "SELECT client_secret FROM oauth2_provider_application WHERE id = %s FOR SHARE",
+                [client.pk],
+            )
+            client_row = cursor.fetchone()
+        if grant_row is None or client_row is None:
+            raise InvalidClientError(request=request)
+        status, valid_until, updated_at = grant_row
+        current = AccessGrant(pk=grant.pk, status=status, valid_until=valid_until)
+        # Any change to the grant since authentication (suspension, even if reinstated meanwhile,
+        # revocation, expiry, new terms, a rotation) moves updated_at; a new secret changes the hash.
+        if client_row[0] != client.client_secret or updated_at != grant.updated_at or not current.is_usable():
+            logger.info("token request refused: client %s changed during its authentication", client.client_id)
+            raise InvalidClientError(request=request)
 
     def _load_application(self, client_id, request):
         application = super()._load_application(client_id, request)
