@@ -49,7 +49,7 @@ from moderation_data.releases import pseudonyms
 from moderation_data.releases.models import Release
 from moderation_data.releases.project_keys import ProjectKeyUnavailable
 from moderation_data.releases.selectors import LATEST, get_release_for_rows, release_rows_table
-from platform_api.errors import NotFoundError, RateLimited, ScopeMissing
+from platform_api.errors import InvalidQuery, NotFoundError, RateLimited, ScopeMissing
 from platform_api.ratelimit import Window, refund
 from researchers import quotas
 from researchers.models import EXPORTS_SCOPE, AccessGrant
@@ -398,6 +398,29 @@ def _query_of(export: Export) -> records.RecordsQuery:
     )
 
 
+LIMITS_CHANGED = (
+    "The grant's data limits changed since the export was requested, so it no longer matches the rows "
+    "it was counted for; its allowance was refunded. Request it again."
+)
+
+
+def _query_unchanged(export: Export) -> records.RecordsQuery | None:
+    """The export's query as the grant allows it now, or None if that is not the query it was requested with.
+
+    Chunks are planned for, and the allowance charged for, the rows matching at request time; if staff
+    changed the grant's data limits since (``data_from``/``data_until``/``data_fields``), the rebuilt
+    query differs and the export must fail rather than write too few or too many rows.
+    """
+    try:
+        query = _query_of(export)
+    except InvalidQuery:
+        return None  # a field it selects or filters is no longer within the grant's limits
+    pinned = (export.manifest or {}).get("query_fingerprint")
+    if pinned is not None and pinned != query.fingerprint:
+        return None
+    return query
+
+
 # --------------------------------------------------------------------------- run
 
 
@@ -410,13 +433,20 @@ def run_export(export_id, *, task_id: str = "") -> None:
         running = export.status == Export.Status.RUNNING
         if not _may_take(running, export.claimed_by, export.heartbeat_at, task_id):
             return
+        if _query_unchanged(export) is None:
+            fail_export(export.pk, error=LIMITS_CHANGED)
+            return
         now = timezone.now()
+        if running and _stale(export.heartbeat_at, now=now):
+            # Taking over a stale export: a finalizer that died holds no claim any more (one still alive
+            # publishes only while finalized_by is its token, so it throws its work away).
+            export.finalized_by = ""
         export.status = Export.Status.RUNNING
         export.attempts += 1
         export.claimed_by = task_id
         export.heartbeat_at = now
         export.started_at = export.started_at or now
-        export.save(update_fields=["status", "attempts", "claimed_by", "heartbeat_at", "started_at"])
+        export.save(update_fields=["status", "attempts", "claimed_by", "heartbeat_at", "started_at", "finalized_by"])
         if not export.chunks.exists():
             _plan_chunks(export)
         todo = list(export.chunks.exclude(status=ExportChunk.Status.DONE).values_list("index", flat=True))
@@ -489,6 +519,10 @@ def run_export_chunk(export_id, index: int, *, task_id: str = "") -> None:
         running = chunk.status == ExportChunk.Status.RUNNING
         if not _may_take(running, chunk.claimed_by, chunk.heartbeat_at, task_id):
             return
+        query = _query_unchanged(export)
+        if query is None:
+            fail_export(export.pk, error=LIMITS_CHANGED)
+            return
         now = timezone.now()
         chunk.status = ExportChunk.Status.RUNNING
         chunk.attempts += 1
@@ -507,7 +541,6 @@ def run_export_chunk(export_id, index: int, *, task_id: str = "") -> None:
         alive = Export.objects.filter(pk=export.pk, status=Export.Status.RUNNING).update(heartbeat_at=now)
         return bool(mine and alive)
 
-    query = _query_of(export)
     extension = writers.EXTENSIONS[export.format]
     with _temporary_file(export.pk, f"part{index}.{extension}") as (path, handle):
         project = _pseudonyms_of(export)
@@ -566,13 +599,16 @@ def finalize_export(export_id, *, task_id: str = "") -> None:
             return
         if export.finalized_by and not _may_take(True, export.finalized_by, export.heartbeat_at, task_id):
             return
+        query = _query_unchanged(export)
+        if query is None:
+            fail_export(export.pk, error=LIMITS_CHANGED)
+            return
         export.finalized_by = task_id or uuid.uuid4().hex
         export.heartbeat_at = timezone.now()
         export.save(update_fields=["finalized_by", "heartbeat_at"])
         token = export.finalized_by
 
     storage = export_storage()
-    query = _query_of(export)
     last_beat = [timezone.now()]
 
     def progress() -> None:
@@ -603,6 +639,15 @@ def finalize_export(export_id, *, task_id: str = "") -> None:
         with transaction.atomic():
             export = _locked_export(export_id)
             if export.status != Export.Status.RUNNING or export.finalized_by != token:
+                return
+            if row_count != export.expected_rows:
+                # The rows matching changed since the request (never expected: the release is immutable):
+                # never publish a file that is not the one the export was counted for.
+                fail_export(
+                    export.pk,
+                    error=f"The export wrote {row_count} rows where {export.expected_rows} matched when it was "
+                    "requested; its allowance was refunded. Request it again.",
+                )
                 return
             name = _file_name(export)
             _publish(path, name)
