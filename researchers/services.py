@@ -738,6 +738,14 @@ def _onboarding_country(country: str) -> str:
     )
 
 
+def _onboarding_lengths(**texts: tuple[str, type, str]) -> None:
+    """``invalid_request`` naming each text longer than the column it is stored in (a database error else)."""
+    for option, (text, model, field) in texts.items():
+        limit = model._meta.get_field(field).max_length
+        if len(text.strip()) > limit:
+            raise InvalidRequest(f"--{option} is {len(text.strip())} characters long; at most {limit} are stored.")
+
+
 @transaction.atomic
 def grant_access(
     *,
@@ -760,8 +768,11 @@ def grant_access(
     grant's terms instead of creating another. Atomic. With ``keep_secret`` (the demo's saved
     secret), a client that already has that secret keeps it and its tokens; otherwise it gets it.
     """
-    email = _onboarding_email(email)  # both checked before anything is created
+    email = _onboarding_email(email)  # all checked before anything is created
     country = _onboarding_country(country)
+    _onboarding_lengths(
+        project=(project, ResearchApplication, "title"), organisation=(organisation_name, Organisation, "name")
+    )
     valid_until = valid_until or today() + dt.timedelta(days=365)
     quotas = quotas or {}
     user = User.objects.filter(username__iexact=email).first() or User.objects.filter(email__iexact=email).first()

@@ -101,6 +101,15 @@ def test_grant_access_refuses_an_email_that_is_not_an_address(email):
     assert_nothing_created()
 
 
+@pytest.mark.parametrize(("option", "limit"), [("--organisation", 200), ("--project", 300)])
+def test_grant_access_refuses_a_name_longer_than_its_column(option, limit):
+    ensure_datasets()
+    with pytest.raises(CommandError, match=f"{option} is {limit + 1} characters long; at most {limit}"):
+        quiet("grant_access", "--email", "jane@uni.example", "--project", "P", "--datasets", "moderation-decisions",
+              option, "x" * (limit + 1))  # fmt: skip
+    assert_nothing_created()
+
+
 def test_grant_access_still_takes_a_lower_case_code():
     ensure_datasets()
     grant("--organisation", "Uni", "--country", "de")
